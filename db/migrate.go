@@ -1,0 +1,103 @@
+// Package db holds Rewind's numbered SQL migrations and applies them.
+package db
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migration is one numbered schema change.
+type Migration struct {
+	Number int
+	Name   string
+	SQL    string
+}
+
+// Migrations returns the embedded migrations in order.
+func Migrations() ([]Migration, error) {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var out []Migration
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		num, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+		if err != nil {
+			return nil, fmt.Errorf("migration %s: name must start with a number: %w", base, err)
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Migration{Number: num, Name: base, SQL: string(body)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Number < out[j].Number })
+	for i, m := range out {
+		if m.Number != i+1 {
+			return nil, fmt.Errorf("migration %s: expected number %d", m.Name, i+1)
+		}
+	}
+	return out, nil
+}
+
+// ErrNewerStore is returned when the store was written by a newer Rewind.
+type ErrNewerStore struct{ Have, Know int }
+
+func (e *ErrNewerStore) Error() string {
+	return fmt.Sprintf("the history store is at schema version %d, but this Rewind knows only up to %d: it was written by a newer Rewind; run that version or restore a backup (nothing was changed)", e.Have, e.Know)
+}
+
+// Migrate applies the migrations that db lacks, each in its own transaction,
+// and returns how many it applied. A store from a newer Rewind is refused.
+func Migrate(ctx context.Context, db *sql.DB) (int, error) {
+	ms, err := Migrations()
+	if err != nil {
+		return 0, err
+	}
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)`); err != nil {
+		return 0, fmt.Errorf("create schema_migrations: %w", err)
+	}
+	var have int
+	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(number), 0) FROM schema_migrations`).Scan(&have); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	if have > len(ms) {
+		return 0, &ErrNewerStore{Have: have, Know: len(ms)}
+	}
+	applied := 0
+	for _, m := range ms[have:] {
+		if err := apply(ctx, db, m); err != nil {
+			return applied, err
+		}
+		applied++
+	}
+	return applied, nil
+}
+
+func apply(ctx context.Context, db *sql.DB, m Migration) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migration %s: %w", m.Name, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+		return fmt.Errorf("migration %s: %w", m.Name, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (number, name) VALUES (?, ?)`, m.Number, m.Name); err != nil {
+		return fmt.Errorf("migration %s: %w", m.Name, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migration %s: %w", m.Name, err)
+	}
+	return nil
+}

@@ -1,0 +1,152 @@
+// Package config reads Rewind's settings from flags, REWIND_* environment
+// variables and an optional YAML file, in that order of precedence.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is Rewind's settings.
+type Config struct {
+	Addr           string        `yaml:"addr"`
+	DataDir        string        `yaml:"data_dir"`
+	TLSCert        string        `yaml:"tls_cert"`
+	TLSKey         string        `yaml:"tls_key"`
+	SecureCookies  bool          `yaml:"secure_cookies"` // behind a TLS-terminating proxy
+	RolloutTimeout time.Duration `yaml:"rollout_timeout"`
+	LogLevel       string        `yaml:"log_level"`
+	Environments   []Environment `yaml:"environments"`
+	Clusters       []Cluster     `yaml:"clusters"`
+}
+
+// Environment declares an environment and its rollback policy.
+type Environment struct {
+	Name              string `yaml:"name"`
+	RequiredApprovals int    `yaml:"required_approvals"`
+}
+
+// Cluster declares a Kubernetes cluster to watch.
+type Cluster struct {
+	Name        string   `yaml:"name"`
+	Environment string   `yaml:"environment"`
+	Kubeconfig  string   `yaml:"kubeconfig"`
+	Context     string   `yaml:"context"`
+	InCluster   bool     `yaml:"in_cluster"`
+	Namespaces  []string `yaml:"namespaces"`
+}
+
+// Defaults returns the settings used when nothing else is given.
+func Defaults() Config {
+	return Config{Addr: "127.0.0.1:8080", DataDir: "./data", RolloutTimeout: 10 * time.Minute, LogLevel: "info"}
+}
+
+// Load parses args (the flags after the subcommand), then fills what they
+// leave unset from getenv and the YAML file named by --config or REWIND_CONFIG.
+func Load(args []string, getenv func(string) string) (Config, error) {
+	fs := flag.NewFlagSet("rewind serve", flag.ContinueOnError)
+	fs.SetOutput(new(strings.Builder))
+	def := Defaults()
+	path := fs.String("config", "", "YAML config file (REWIND_CONFIG)")
+	addr := fs.String("addr", def.Addr, "listen address (REWIND_ADDR)")
+	dataDir := fs.String("data-dir", def.DataDir, "data folder for the history store and keys (REWIND_DATA_DIR)")
+	tlsCert := fs.String("tls-cert", "", "TLS certificate file (REWIND_TLS_CERT)")
+	tlsKey := fs.String("tls-key", "", "TLS key file (REWIND_TLS_KEY)")
+	secure := fs.Bool("secure-cookies", false, "mark cookies Secure when a proxy terminates TLS (REWIND_SECURE_COOKIES)")
+	timeout := fs.Duration("rollout-timeout", def.RolloutTimeout, "how long to follow a rollout (REWIND_ROLLOUT_TIMEOUT)")
+	level := fs.String("log-level", def.LogLevel, "debug, info, warn or error (REWIND_LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, fmt.Errorf("%w\n%s", err, usage(fs))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	cfg := def
+	if p := first(*path, getenv("REWIND_CONFIG")); p != "" {
+		body, err := os.ReadFile(p)
+		if err != nil {
+			return Config{}, fmt.Errorf("config file: %w", err)
+		}
+		dec := yaml.NewDecoder(strings.NewReader(string(body)))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+			return Config{}, fmt.Errorf("config file %s: %w", p, err)
+		}
+	}
+	str := func(dst *string, flagName, env, flagVal string) {
+		switch {
+		case set[flagName]:
+			*dst = flagVal
+		case getenv(env) != "":
+			*dst = getenv(env)
+		}
+	}
+	str(&cfg.Addr, "addr", "REWIND_ADDR", *addr)
+	str(&cfg.DataDir, "data-dir", "REWIND_DATA_DIR", *dataDir)
+	str(&cfg.TLSCert, "tls-cert", "REWIND_TLS_CERT", *tlsCert)
+	str(&cfg.TLSKey, "tls-key", "REWIND_TLS_KEY", *tlsKey)
+	str(&cfg.LogLevel, "log-level", "REWIND_LOG_LEVEL", *level)
+	var secureEnv, timeoutEnv string
+	str(&secureEnv, "secure-cookies", "REWIND_SECURE_COOKIES", fmt.Sprint(*secure))
+	str(&timeoutEnv, "rollout-timeout", "REWIND_ROLLOUT_TIMEOUT", timeout.String())
+	if secureEnv != "" {
+		cfg.SecureCookies = secureEnv == "true" || secureEnv == "1"
+	}
+	if timeoutEnv != "" {
+		d, err := time.ParseDuration(timeoutEnv)
+		if err != nil {
+			return Config{}, fmt.Errorf("rollout timeout %q: %w", timeoutEnv, err)
+		}
+		cfg.RolloutTimeout = d
+	}
+	return cfg, cfg.Validate()
+}
+
+// Validate checks the settings.
+func (c Config) Validate() error {
+	if c.Addr == "" {
+		return errors.New("addr must not be empty")
+	}
+	if c.DataDir == "" {
+		return errors.New("data dir must not be empty")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("give both tls-cert and tls-key, or neither")
+	}
+	if c.RolloutTimeout < 10*time.Second {
+		return errors.New("rollout timeout must be at least 10s")
+	}
+	envs := map[string]bool{}
+	for _, e := range c.Environments {
+		envs[e.Name] = true
+	}
+	for _, cl := range c.Clusters {
+		if !envs[cl.Environment] {
+			return fmt.Errorf("cluster %q: environment %q is not declared under environments", cl.Name, cl.Environment)
+		}
+	}
+	return nil
+}
+
+func first(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}
+
+func usage(fs *flag.FlagSet) string {
+	var b strings.Builder
+	fs.SetOutput(&b)
+	fs.PrintDefaults()
+	return b.String()
+}

@@ -1,0 +1,62 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestLoadPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "rewind.yaml")
+	body := "addr: 127.0.0.1:7000\ndata_dir: /from/file\nrollout_timeout: 2m\nenvironments:\n  - name: prod\n    required_approvals: 1\n"
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	tests := []struct {
+		name     string
+		args     []string
+		env      map[string]string
+		wantAddr string
+		wantData string
+		wantTO   time.Duration
+	}{
+		{"defaults", nil, nil, "127.0.0.1:8080", "./data", 10 * time.Minute},
+		{"file", []string{"--config", file}, nil, "127.0.0.1:7000", "/from/file", 2 * time.Minute},
+		{"env over file", []string{"--config", file}, map[string]string{"REWIND_ADDR": "127.0.0.1:7001"}, "127.0.0.1:7001", "/from/file", 2 * time.Minute},
+		{"flag over env", []string{"--config", file, "--addr", "127.0.0.1:7002"}, map[string]string{"REWIND_ADDR": "127.0.0.1:7001", "REWIND_ROLLOUT_TIMEOUT": "30s"}, "127.0.0.1:7002", "/from/file", 30 * time.Second},
+		{"config from env", nil, map[string]string{"REWIND_CONFIG": file}, "127.0.0.1:7000", "/from/file", 2 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Load(tt.args, env(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Addr != tt.wantAddr || got.DataDir != tt.wantData || got.RolloutTimeout != tt.wantTO {
+				t.Errorf("got %q %q %v, want %q %q %v", got.Addr, got.DataDir, got.RolloutTimeout, tt.wantAddr, tt.wantData, tt.wantTO)
+			}
+		})
+	}
+}
+
+func TestLoadRejects(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("adr: x\n"), 0o600)
+	orphan := filepath.Join(dir, "orphan.yaml")
+	os.WriteFile(orphan, []byte("clusters:\n  - name: a\n    environment: nope\n"), 0o600)
+	for _, args := range [][]string{
+		{"--config", bad},
+		{"--config", orphan},
+		{"--rollout-timeout", "1s"},
+		{"--tls-cert", "x"},
+		{"--nope"},
+	} {
+		if _, err := Load(args, func(string) string { return "" }); err == nil {
+			t.Errorf("Load(%v) = nil error", args)
+		}
+	}
+}

@@ -1,0 +1,44 @@
+package rewind
+
+import "time"
+
+// Audit actions.
+const (
+	ActionLogin          = "login"
+	ActionLoginFailed    = "login.failed"
+	ActionLogout         = "logout"
+	ActionRequest        = "rollback.request"
+	ActionApprove        = "rollback.approve"
+	ActionReject         = "rollback.reject"
+	ActionCancel         = "rollback.cancel"
+	ActionExecute        = "rollback.execute"
+	ActionResult         = "rollback.result"
+	ActionUserChange     = "user.change"
+	ActionSettingsChange = "settings.change"
+	ActionReveal         = "secret.reveal"
+)
+
+// AuditEvent is an append-only record of who did what, when, to which target,
+// with the outcome. It never holds a secret.
+type AuditEvent struct {
+	ID          int64
+	At          time.Time
+	Actor       string
+	Action      string
+	Environment string
+	TargetKind  TargetKind
+	Target      string // the target's label
+	RequestID   int64
+	Outcome     string // "ok", "denied", "failed", ...
+	Detail      string
+}
+
+// AuditFilter selects audit events; zero fields match everything.
+type AuditFilter struct {
+	Actor       string
+	Environment string
+	Target      string // matches part of the target label
+	From, To    time.Time
+	Offset      int
+	Limit       int
+}

@@ -1,0 +1,207 @@
+package templates
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/a-h/templ"
+
+	"github.com/rewindhq/rewind/internal/diff"
+	"github.com/rewindhq/rewind/internal/rewind"
+)
+
+// LoginView is the sign-in form.
+type LoginView struct {
+	CSRF, Username, Next, Error string
+}
+
+// EnvTab is one environment in the environment switcher.
+type EnvTab struct {
+	Name   string
+	URL    string
+	Active bool
+}
+
+// ServiceRow is one service in the services list.
+type ServiceRow struct {
+	ID         int64
+	Cluster    string
+	Namespace  string
+	Workload   string
+	Name       string
+	Images     []rewind.Image
+	Revision   string
+	LastChange time.Time
+	LastAuthor string
+	Status     *rewind.RolloutStatus // nil when the cluster cannot say
+}
+
+// ServicesView is the services list of one environment.
+type ServicesView struct {
+	CSRF       string
+	Envs       []EnvTab
+	Env        string
+	Namespace  string
+	Query      string
+	Namespaces []string
+	Rows       []ServiceRow
+	// NoClusters is set when no cluster is registered at all.
+	NoClusters bool
+	IsAdmin    bool
+	// KubeContexts are the contexts of a kubeconfig found on the host,
+	// offered to an admin for one-click registration.
+	KubeconfigPath string
+	KubeContexts   []string
+	EnvNames       []string
+}
+
+// VersionRow is one version in a service's history.
+type VersionRow struct {
+	V       *rewind.Version
+	Current bool
+}
+
+// ServiceView is one service with a page of its versions.
+type ServiceView struct {
+	Target     *rewind.Target
+	Cluster    string
+	Env        string
+	Status     *rewind.RolloutStatus
+	StatusErr  string
+	Versions   []VersionRow
+	Nav        PageNav
+	Latest     int64 // the current version number
+	CanRequest bool
+	Open       *rewind.RollbackRequest // an open request on this service, if any
+}
+
+// CompareView compares two versions of a target.
+type CompareView struct {
+	Target      *rewind.Target
+	BasePath    string // e.g. /services/3
+	A, B        *rewind.Version
+	Numbers     []int64 // all version numbers, newest first, for the pickers
+	Mode        string
+	Diff        *diff.Result
+	Images      []rewind.ImageChange
+	KeyChanges  []diff.KeyChange
+	CanRollback bool
+	Latest      int64
+}
+
+// RollbackView is the confirmation before a rollback request.
+type RollbackView struct {
+	CSRF      string
+	Target    *rewind.Target
+	BasePath  string
+	Current   *rewind.Version
+	To        *rewind.Version
+	Diff      *diff.Result
+	Images    []rewind.ImageChange
+	Blocked   string // why a rollback cannot be requested now
+	Reason    string
+	Error     string
+	Approvals int
+	Env       string
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func urlf(format string, args ...any) templ.SafeURL {
+	return templ.SafeURL(fmt.Sprintf(format, args...))
+}
+
+// replicas says "ready/desired".
+func replicas(s *rewind.RolloutStatus) string {
+	return fmt.Sprintf("%d/%d", s.Ready, s.Desired)
+}
+
+func phaseClass(phase string) string {
+	switch phase {
+	case rewind.PhaseComplete:
+		return "badge badge-succeeded"
+	case rewind.PhaseFailed, rewind.PhaseMissing:
+		return "badge badge-failed"
+	case rewind.PhaseProgressing:
+		return "badge badge-running"
+	}
+	return "badge badge-neutral"
+}
+
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+func i32(n int32) string { return strconv.Itoa(int(n)) }
+
+// RequestView is one rollback request.
+type RequestView struct {
+	CSRF       string
+	R          *rewind.RollbackRequest
+	Target     *rewind.Target
+	TargetPath string
+	Env        string
+	To         *rewind.Version
+	Base       *rewind.Version
+	Result     *rewind.Version
+	Status     *rewind.RolloutStatus // live, for services while it matters
+	CanDecide  bool
+	CanCancel  bool
+	Diff       *diff.Result
+	Images     []rewind.ImageChange
+}
+
+// RequestItem is a rollback request in a list.
+type RequestItem struct {
+	R      *rewind.RollbackRequest
+	Target *rewind.Target
+	Env    string
+	To     *rewind.Version
+	Diff   *diff.Result
+}
+
+// ApprovalsView is the approver's inbox and the user's own open requests.
+type ApprovalsView struct {
+	CSRF       string
+	CanApprove bool
+	Awaiting   []RequestItem
+	Mine       []RequestItem
+	Recent     []RequestItem
+}
+
+// AuditView is a filtered page of the audit trail.
+type AuditView struct {
+	Events                      []rewind.AuditEvent
+	Nav                         PageNav
+	Actor, Env, Target, From, To string
+	CSVURL                      string
+	Envs                        []string
+}
+
+// SettingsView is the admin's settings page.
+type SettingsView struct {
+	CSRF         string
+	Environments []*rewind.Environment
+	Clusters     []ClusterRow
+	Users        []*rewind.User
+	Roles        []rewind.Role
+	Error        string
+}
+
+// ClusterRow is one registered cluster, without its credentials.
+type ClusterRow struct {
+	C      *rewind.Cluster
+	Env    string
+	Health string // "connected" or the connection error
+}
+
+func targetLabel(t *rewind.Target) string {
+	if t == nil {
+		return ""
+	}
+	return t.Label()
+}

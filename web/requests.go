@@ -1,0 +1,196 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/rewindhq/rewind/internal/diff"
+	"github.com/rewindhq/rewind/internal/rewind"
+	"github.com/rewindhq/rewind/internal/sqlite"
+	"github.com/rewindhq/rewind/templates"
+)
+
+// requestView loads everything the request page shows.
+func (s *Server) requestView(c echo.Context, withDiff bool) (templates.RequestView, error) {
+	ctx := c.Request().Context()
+	id, err := idParam(c, "id")
+	if err != nil {
+		return templates.RequestView{}, err
+	}
+	r, err := s.store.Request(ctx, id)
+	if err != nil {
+		return templates.RequestView{}, err
+	}
+	item, err := s.requestItem(ctx, r, withDiff)
+	if err != nil {
+		return templates.RequestView{}, err
+	}
+	u := currentUser(c)
+	v := templates.RequestView{CSRF: csrfToken(c), R: r, Target: item.Target, Env: item.Env, To: item.To, Diff: item.Diff,
+		TargetPath: targetPath(item.Target)}
+	_, decideErr := r.Decide(*u, true, "")
+	v.CanDecide = decideErr == nil
+	v.CanCancel = r.CanCancel(*u) == nil
+	if r.BaseVersionID != 0 {
+		v.Base, _ = s.store.Version(ctx, r.BaseVersionID)
+	}
+	if r.ResultVersionID != 0 {
+		v.Result, _ = s.store.Version(ctx, r.ResultVersionID)
+	}
+	if v.Base != nil && v.To != nil {
+		v.Images = rewind.ImageChanges(v.Base.Images, v.To.Images)
+	}
+	if item.Target.Kind == rewind.KindService && item.Target.DeletedAt == nil && (r.State == rewind.StateRunning || r.State.Final()) {
+		v.Status, _ = s.services.Status(ctx, item.Target)
+	}
+	return v, nil
+}
+
+// requestItem loads the target, environment and version of a request, and
+// the diff from the version the requester saw to the target version.
+func (s *Server) requestItem(ctx context.Context, r *rewind.RollbackRequest, withDiff bool) (templates.RequestItem, error) {
+	it := templates.RequestItem{R: r}
+	var err error
+	if it.Target, err = s.store.Target(ctx, r.TargetID); err != nil {
+		return it, err
+	}
+	if env, err := s.store.Environment(ctx, it.Target.EnvironmentID); err == nil {
+		it.Env = env.Name
+	}
+	if r.VersionID != 0 {
+		if it.To, err = s.store.Version(ctx, r.VersionID); err != nil {
+			return it, err
+		}
+	}
+	if withDiff && it.To != nil && r.BaseVersionID != 0 {
+		if base, err := s.store.Version(ctx, r.BaseVersionID); err == nil {
+			it.Diff = diff.Compute(base.Content, it.To.Content, diff.DefaultOptions())
+		}
+	}
+	return it, nil
+}
+
+func targetPath(t *rewind.Target) string {
+	return "/" + string(t.Kind) + "s/" + strconv.FormatInt(t.ID, 10)
+}
+
+func (s *Server) requestShow(c echo.Context) error {
+	v, err := s.requestView(c, true)
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, s.meta(c, "Request #"+strconv.FormatInt(v.R.ID, 10), "approvals"), templates.RequestPage(v))
+}
+
+// requestProgress is the live part of the request page.
+func (s *Server) requestProgress(c echo.Context) error {
+	v, err := s.requestView(c, false)
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, s.meta(c, "Request", "approvals"), templates.RequestProgress(v))
+}
+
+func (s *Server) requestApprove(c echo.Context) error { return s.decide(c, true) }
+func (s *Server) requestReject(c echo.Context) error  { return s.decide(c, false) }
+
+// decide records an approval or rejection.
+func (s *Server) decide(c echo.Context, approve bool) error {
+	ctx := c.Request().Context()
+	u := currentUser(c)
+	id, err := idParam(c, "id")
+	if err != nil {
+		return err
+	}
+	r, err := s.store.Request(ctx, id)
+	if err != nil {
+		return err
+	}
+	it, err := s.requestItem(ctx, r, false)
+	if err != nil {
+		return err
+	}
+	action, outcome := rewind.ActionApprove, "approved"
+	if !approve {
+		action, outcome = rewind.ActionReject, "rejected"
+	}
+	comment := c.FormValue("comment")
+	ev := rewind.AuditEvent{Actor: u.Username, Action: action, Environment: it.Env, TargetKind: it.Target.Kind, Target: it.Target.Label(), Outcome: outcome, Detail: comment}
+	r, err = s.store.Decide(ctx, id, *u, approve, comment, ev)
+	if err != nil {
+		return err
+	}
+	if r.State == rewind.StateApproved {
+		s.runner.Wake()
+	}
+	flash(c, 's', "You "+outcome+" request #"+strconv.FormatInt(id, 10)+"; it is now "+string(r.State)+".")
+	return redirect(c, "/requests/"+strconv.FormatInt(id, 10))
+}
+
+// requestCancel lets the requester (or an admin) withdraw a request not yet running.
+func (s *Server) requestCancel(c echo.Context) error {
+	ctx := c.Request().Context()
+	u := currentUser(c)
+	id, err := idParam(c, "id")
+	if err != nil {
+		return err
+	}
+	r, err := s.store.Request(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := r.CanCancel(*u); err != nil {
+		return err
+	}
+	it, err := s.requestItem(ctx, r, false)
+	if err != nil {
+		return err
+	}
+	ev := rewind.AuditEvent{Actor: u.Username, Action: rewind.ActionCancel, Environment: it.Env, TargetKind: it.Target.Kind, Target: it.Target.Label(), Outcome: "cancelled"}
+	if _, err := s.store.Move(ctx, id, []rewind.State{rewind.StatePending, rewind.StateApproved}, rewind.StateCancelled, "Cancelled by "+u.Username+".", &ev); err != nil {
+		return err
+	}
+	flash(c, 's', "Request #"+strconv.FormatInt(id, 10)+" cancelled.")
+	return redirect(c, "/requests/"+strconv.FormatInt(id, 10))
+}
+
+// approvalsList is the inbox of requests awaiting the user's decision.
+func (s *Server) approvalsList(c echo.Context) error {
+	ctx := c.Request().Context()
+	u := currentUser(c)
+	v := templates.ApprovalsView{CSRF: csrfToken(c), CanApprove: u.Role.Allows(rewind.RoleApprover)}
+	load := func(f sqlite.RequestFilter, withDiff bool, keep func(*rewind.RollbackRequest) bool) ([]templates.RequestItem, error) {
+		rs, err := s.store.Requests(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		var out []templates.RequestItem
+		for _, r := range rs {
+			if keep != nil && !keep(r) {
+				continue
+			}
+			it, err := s.requestItem(ctx, r, withDiff)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, it)
+		}
+		return out, nil
+	}
+	var err error
+	if v.CanApprove {
+		if v.Awaiting, err = load(sqlite.RequestFilter{AwaitingFor: u.Username}, true, nil); err != nil {
+			return err
+		}
+	}
+	if v.Mine, err = load(sqlite.RequestFilter{States: openStates}, false, func(r *rewind.RollbackRequest) bool { return r.Requester == u.Username }); err != nil {
+		return err
+	}
+	if v.Recent, err = load(sqlite.RequestFilter{Limit: 20}, false, nil); err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, s.meta(c, "Approvals", "approvals"), templates.ApprovalsPage(v))
+}

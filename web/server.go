@@ -1,0 +1,72 @@
+// Package web is Rewind's dashboard: the echo server, its routes, middleware
+// and one handler file per resource. Nothing below web/ sees echo.Context.
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/gorilla/sessions"
+	"github.com/labstack/echo/v4"
+
+	"github.com/rewindhq/rewind/internal/auth"
+	"github.com/rewindhq/rewind/internal/rewind"
+	"github.com/rewindhq/rewind/internal/sqlite"
+)
+
+// Services is what the pages need of the Kubernetes adapter.
+type Services interface {
+	// Status returns the live rollout status of a service.
+	Status(ctx context.Context, t *rewind.Target) (*rewind.RolloutStatus, error)
+	// Preflight checks that t can be rolled back to v now and returns the
+	// workload's resourceVersion, which execution later insists on.
+	Preflight(ctx context.Context, t *rewind.Target, v *rewind.Version) (string, error)
+	// Health returns each cluster's connection error, nil when connected.
+	Health(ctx context.Context) map[string]error
+	// AddCluster starts watching a newly registered cluster.
+	AddCluster(ctx context.Context, c *rewind.Cluster) error
+	// RemoveCluster stops watching a cluster.
+	RemoveCluster(id int64)
+}
+
+// Runner is told when a request may have become approved.
+type Runner interface{ Wake() }
+
+// Options configures the server.
+type Options struct {
+	SessionKeys   [][]byte // hash key and block key for the session cookie
+	SecureCookies bool
+	// KubeconfigPath is a kubeconfig found on the host, offered for one-click
+	// registration on first start; empty when none was found.
+	KubeconfigPath string
+	// KubeconfigContexts lists the contexts of a kubeconfig file.
+	KubeconfigContexts func(path string) ([]string, error)
+}
+
+// Server serves the dashboard.
+type Server struct {
+	store    *sqlite.Store
+	services Services
+	runner   Runner
+	log      *slog.Logger
+	sessions *sessions.CookieStore
+	throttle *auth.Throttle
+	opt      Options
+}
+
+// New returns the dashboard server.
+func New(store *sqlite.Store, services Services, runner Runner, log *slog.Logger, opt Options) *Server {
+	cs := sessions.NewCookieStore(opt.SessionKeys...)
+	cs.Options = &sessions.Options{Path: "/", MaxAge: 12 * 3600, HttpOnly: true, Secure: opt.SecureCookies, SameSite: http.SameSiteLaxMode}
+	return &Server{store: store, services: services, runner: runner, log: log, sessions: cs, throttle: auth.NewThrottle(), opt: opt}
+}
+
+// Handler returns the HTTP handler with every route.
+func (s *Server) Handler() http.Handler {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	s.routes(e)
+	return e
+}

@@ -1,0 +1,219 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/rewindhq/rewind/internal/auth"
+	"github.com/rewindhq/rewind/internal/rewind"
+	"github.com/rewindhq/rewind/templates"
+)
+
+// settingsShow is the admin's page for environments, clusters and users.
+func (s *Server) settingsShow(c echo.Context) error {
+	return s.renderSettings(c, http.StatusOK, "")
+}
+
+func (s *Server) renderSettings(c echo.Context, status int, errMsg string) error {
+	ctx := c.Request().Context()
+	v := templates.SettingsView{CSRF: csrfToken(c), Roles: rewind.Roles, Error: errMsg}
+	var err error
+	if v.Environments, err = s.store.Environments(ctx); err != nil {
+		return err
+	}
+	envName := map[int64]string{}
+	for _, e := range v.Environments {
+		envName[e.ID] = e.Name
+	}
+	clusters, err := s.store.Clusters(ctx)
+	if err != nil {
+		return err
+	}
+	health := s.services.Health(ctx)
+	for _, cl := range clusters {
+		h := "not connected"
+		if err, ok := health[cl.Name]; ok {
+			h = "connected"
+			if err != nil {
+				h = err.Error()
+			}
+		}
+		v.Clusters = append(v.Clusters, templates.ClusterRow{C: cl, Env: envName[cl.EnvironmentID], Health: h})
+	}
+	if v.Users, err = s.store.Users(ctx); err != nil {
+		return err
+	}
+	return s.render(c, status, s.meta(c, "Settings", "settings"), templates.SettingsPage(v))
+}
+
+// settingsDone audits a settings change and returns to the settings page, or
+// shows the page again with the error when the change was refused.
+func (s *Server) settingsDone(c echo.Context, err error, what string) error {
+	if err != nil {
+		if rewind.ErrorCode(err) == rewind.EINTERNAL {
+			return err
+		}
+		return s.renderSettings(c, http.StatusUnprocessableEntity, rewind.ErrorMessage(err))
+	}
+	_ = s.store.AddAudit(c.Request().Context(), rewind.AuditEvent{Actor: currentUser(c).Username, Action: rewind.ActionSettingsChange, Outcome: "ok", Detail: what})
+	flash(c, 's', what)
+	return redirect(c, "/settings")
+}
+
+func (s *Server) environmentSave(c echo.Context) error {
+	n, err := strconv.Atoi(c.FormValue("required_approvals"))
+	if err != nil {
+		return s.settingsDone(c, rewind.Errorf(rewind.EINVALID, "Required approvals must be a number."), "")
+	}
+	id, _ := strconv.ParseInt(c.FormValue("id"), 10, 64)
+	e := &rewind.Environment{ID: id, Name: strings.TrimSpace(c.FormValue("name")), RequiredApprovals: n}
+	err = s.store.SaveEnvironment(c.Request().Context(), e)
+	return s.settingsDone(c, err, "Environment "+e.Name+" saved: "+strconv.Itoa(n)+" approval(s) needed.")
+}
+
+func (s *Server) clusterSave(c echo.Context) error {
+	envID, _ := strconv.ParseInt(c.FormValue("environment_id"), 10, 64)
+	cl := &rewind.Cluster{Name: strings.TrimSpace(c.FormValue("name")), EnvironmentID: envID,
+		KubeconfigPath: strings.TrimSpace(c.FormValue("kubeconfig_path")), Context: strings.TrimSpace(c.FormValue("context")),
+		InCluster: c.FormValue("in_cluster") == "1", Namespaces: rewind.ParseList(c.FormValue("namespaces"))}
+	if kc := strings.TrimSpace(c.FormValue("kubeconfig")); kc != "" {
+		cl.Kubeconfig = []byte(kc)
+	}
+	return s.settingsDone(c, s.addCluster(c, cl), "Cluster "+cl.Name+" added.")
+}
+
+// addCluster stores a cluster and starts watching it; a cluster that cannot
+// be reached is still kept, and Settings shows its connection error.
+func (s *Server) addCluster(c echo.Context, cl *rewind.Cluster) error {
+	ctx := c.Request().Context()
+	if _, err := s.store.Environment(ctx, cl.EnvironmentID); err != nil && cl.EnvironmentID != 0 {
+		return rewind.Errorf(rewind.EINVALID, "Choose an existing environment.")
+	}
+	if err := s.store.SaveCluster(ctx, cl); err != nil {
+		return err
+	}
+	if err := s.services.AddCluster(context.WithoutCancel(ctx), cl); err != nil {
+		s.log.Warn("watch new cluster", "cluster", cl.Name, "err", err)
+	}
+	return nil
+}
+
+// clusterImport registers the chosen contexts of the host's kubeconfig.
+func (s *Server) clusterImport(c echo.Context) error {
+	ctx := c.Request().Context()
+	if s.opt.KubeconfigPath == "" {
+		return s.settingsDone(c, rewind.Errorf(rewind.EINVALID, "No kubeconfig was found on this host."), "")
+	}
+	env := &rewind.Environment{Name: strings.TrimSpace(c.FormValue("environment"))}
+	if existing, err := s.store.EnvironmentByName(ctx, env.Name); err == nil {
+		env = existing
+	} else if err := s.store.SaveEnvironment(ctx, env); err != nil {
+		return s.settingsDone(c, err, "")
+	}
+	form, _ := c.FormParams()
+	contexts := form["context"]
+	if len(contexts) == 0 {
+		return s.settingsDone(c, rewind.Errorf(rewind.EINVALID, "Choose at least one context."), "")
+	}
+	for _, kctx := range contexts {
+		cl := &rewind.Cluster{Name: clusterNameFor(kctx), EnvironmentID: env.ID, KubeconfigPath: s.opt.KubeconfigPath, Context: kctx,
+			Namespaces: rewind.ParseList(c.FormValue("namespaces"))}
+		if err := s.addCluster(c, cl); err != nil {
+			return s.settingsDone(c, err, "")
+		}
+	}
+	return s.settingsDone(c, nil, "Registered "+strconv.Itoa(len(contexts))+" cluster(s) from "+s.opt.KubeconfigPath+".")
+}
+
+// clusterNameFor turns a kubeconfig context name into a valid cluster name.
+func clusterNameFor(kctx string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(kctx) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_' {
+			b.WriteRune(r)
+		} else {
+			b.WriteRune('-')
+		}
+	}
+	name := strings.Trim(b.String(), "-_.")
+	if len(name) > 63 {
+		name = name[:63]
+	}
+	if name == "" {
+		name = "cluster"
+	}
+	return name
+}
+
+func (s *Server) clusterDelete(c echo.Context) error {
+	ctx := c.Request().Context()
+	id, err := idParam(c, "id")
+	if err != nil {
+		return err
+	}
+	cl, err := s.store.Cluster(ctx, id)
+	if err != nil {
+		return err
+	}
+	if cl.FromConfig {
+		return s.settingsDone(c, rewind.Errorf(rewind.EINVALID, "Cluster %s is declared in the config file; remove it there.", cl.Name), "")
+	}
+	if err := s.store.DeleteCluster(ctx, id); err != nil {
+		return s.settingsDone(c, err, "")
+	}
+	s.services.RemoveCluster(id)
+	return s.settingsDone(c, nil, "Cluster "+cl.Name+" removed.")
+}
+
+func (s *Server) userCreate(c echo.Context) error {
+	role, err := rewind.ParseRole(c.FormValue("role"))
+	if err != nil {
+		return s.settingsDone(c, err, "")
+	}
+	name := strings.TrimSpace(c.FormValue("username"))
+	pw := c.FormValue("password")
+	if err := rewind.ValidatePassword(pw); err != nil {
+		return s.settingsDone(c, err, "")
+	}
+	hash, err := auth.HashPassword(pw)
+	if err != nil {
+		return err
+	}
+	err = s.store.CreateUser(c.Request().Context(), &rewind.User{Username: name, Role: role, PasswordHash: hash})
+	return s.settingsDone(c, err, "User "+name+" added as "+string(role)+".")
+}
+
+func (s *Server) userUpdate(c echo.Context) error {
+	ctx := c.Request().Context()
+	name := c.Param("name")
+	u, err := s.store.UserByName(ctx, name)
+	if err != nil {
+		return err
+	}
+	role, err := rewind.ParseRole(c.FormValue("role"))
+	if err != nil {
+		return s.settingsDone(c, err, "")
+	}
+	if u.Username == currentUser(c).Username && role != rewind.RoleAdmin {
+		return s.settingsDone(c, rewind.Errorf(rewind.EINVALID, "You cannot take the admin role from yourself."), "")
+	}
+	what := "User " + name + " is now " + string(role) + "."
+	if pw := c.FormValue("password"); pw != "" {
+		if err := rewind.ValidatePassword(pw); err != nil {
+			return s.settingsDone(c, err, "")
+		}
+		hash, err := auth.HashPassword(pw)
+		if err != nil {
+			return err
+		}
+		if err := s.store.SetPasswordHash(ctx, name, hash); err != nil {
+			return err
+		}
+		what = "User " + name + " is now " + string(role) + "; password changed."
+	}
+	return s.settingsDone(c, s.store.SetRole(ctx, name, role), what)
+}
