@@ -81,7 +81,6 @@ type CompareView struct {
 	Target      *rewind.Target
 	BasePath    string // e.g. /services/3
 	A, B        *rewind.Version
-	Numbers     []int64 // all version numbers, newest first, for the pickers
 	Mode        string
 	Diff        *diff.Result
 	Images      []rewind.ImageChange
@@ -175,11 +174,11 @@ type ApprovalsView struct {
 
 // AuditView is a filtered page of the audit trail.
 type AuditView struct {
-	Events                      []rewind.AuditEvent
-	Nav                         PageNav
+	Events                       []rewind.AuditEvent
+	Nav                          PageNav
 	Actor, Env, Target, From, To string
-	CSVURL                      string
-	Envs                        []string
+	CSVURL                       string
+	Envs                         []string
 }
 
 // SettingsView is the admin's settings page.

@@ -1,0 +1,44 @@
+# Rewind's tasks. `make run` starts the dashboard; `make test` prepares what the
+# tests need (the Kubernetes test binaries, Chromium, the database servers)
+# and runs every test.
+GO        ?= go
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+BIN       := bin/rewind
+
+.PHONY: run build test test-go testenv test-deps generate lint bench docker clean
+
+run: ## start Rewind on 127.0.0.1:8080 with its store in ./data
+	$(GO) run ./cmd/rewind serve
+
+build: ## build bin/rewind
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/rewind
+
+testenv: ## build (once, cached in ~/.cache/rewind-testenv) the Kubernetes test cluster binaries
+	internal/testenv/kube/build.sh
+
+test-deps: testenv ## install Chromium and start PostgreSQL/MariaDB when missing
+	.ci/deps
+
+test: test-deps test-go ## prepare everything, then run all tests
+
+test-go: ## run all tests (expects test-deps)
+	$(GO) test -race -timeout 45m -p 2 ./...
+
+generate: ## regenerate templ output
+	$(GO) tool templ generate -path templates
+
+lint: ## formatting, vet, and generated files up to date
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '_templ.go$$'))" || (gofmt -l $$(git ls-files '*.go' | grep -v '_templ.go$$'); echo "gofmt needed"; exit 1)
+	$(GO) vet ./...
+	$(GO) tool templ generate -path templates
+	@git diff --exit-code -- templates || (echo "templ generate changed files: commit them"; exit 1)
+
+bench: ## benchmarks (figures for the notes)
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+docker: ## build the container image
+	docker build -t rewind:$(VERSION) .
+
+clean:
+	rm -rf bin

@@ -1,0 +1,59 @@
+// Command rewind is the release rollback console: `rewind serve` starts the
+// dashboard; other subcommands manage the store and users.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "rewind:", err)
+		os.Exit(1)
+	}
+}
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `Usage: rewind <command> [flags]
+
+Commands:
+  serve                          start the dashboard
+  migrate                        apply the history store's migrations and exit
+  user add NAME --role ROLE      add a user (password from stdin, or generated)
+  user set-password NAME         set a user's password (from stdin, or generated)
+  user list                      list users
+  version                        print the version
+
+Run "rewind serve --help" for the settings.`
+
+// run is the whole program, apart from signals and the exit code.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], getenv, stdout, stderr)
+	case "migrate":
+		return migrate(ctx, args[1:], getenv, stdout)
+	case "user":
+		return userCmd(ctx, args[1:], getenv, stdin, stdout)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "rewind", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q\n%s", args[0], usage)
+}

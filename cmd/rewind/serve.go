@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/rewindhq/rewind/internal/config"
+	"github.com/rewindhq/rewind/internal/kube"
+	"github.com/rewindhq/rewind/internal/rewind"
+	"github.com/rewindhq/rewind/internal/rollback"
+	"github.com/rewindhq/rewind/internal/secret"
+	"github.com/rewindhq/rewind/internal/sqlite"
+	"github.com/rewindhq/rewind/web"
+)
+
+// serve runs the dashboard until ctx ends, then shuts down gracefully.
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := config.Load(args, getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+	store, err := openStore(ctx, cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if err := ensureAdmin(ctx, store, getenv, stdout); err != nil {
+		return err
+	}
+	if err := applyDeclared(ctx, store, cfg); err != nil {
+		return err
+	}
+	sessionKeys, err := secret.LoadOrCreateKey(cfg.DataDir, "session.key", 64)
+	if err != nil {
+		return err
+	}
+
+	clusters, err := store.Clusters(ctx)
+	if err != nil {
+		return err
+	}
+	services := kube.NewManager(store, cfg.DataDir, log, kube.Options{RolloutTimeout: cfg.RolloutTimeout})
+	runCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	services.Start(runCtx, clusters)
+	runner := rollback.NewRunner(store, map[rewind.TargetKind]rewind.Executor{rewind.KindService: services.Executor()}, log)
+	runnerDone := make(chan struct{})
+	go func() { defer close(runnerDone); runner.Run(runCtx) }()
+
+	kubeconfig := kube.DefaultKubeconfigPath()
+	srv := web.New(store, services, runner, log, web.Options{
+		SessionKeys:        [][]byte{sessionKeys[:32], sessionKeys[32:]},
+		SecureCookies:      cfg.SecureCookies || cfg.TLSCert != "",
+		KubeconfigPath:     kubeconfig,
+		KubeconfigContexts: kube.KubeconfigContexts,
+	})
+	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	scheme := "http"
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("TLS key pair: %w", err)
+		}
+		httpSrv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		ln = tls.NewListener(ln, httpSrv.TLSConfig)
+		scheme = "https"
+	}
+	log.Info("rewind listening", "url", scheme+"://"+ln.Addr().String(), "data_dir", cfg.DataDir, "version", version)
+	fmt.Fprintf(stdout, "Rewind is listening on %s://%s\n", scheme, ln.Addr())
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpSrv.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		stopWork()
+		<-runnerDone
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: no new requests; running rollbacks record their state")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := httpSrv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("http shutdown", "err", err)
+	}
+	stopWork()
+	<-runnerDone
+	services.Stop()
+	log.Info("stopped")
+	return nil
+}
+
+// applyDeclared stores the environments and clusters declared in the config file.
+func applyDeclared(ctx context.Context, store *sqlite.Store, cfg config.Config) error {
+	envIDs := map[string]int64{}
+	for _, e := range cfg.Environments {
+		env := &rewind.Environment{Name: e.Name, RequiredApprovals: e.RequiredApprovals}
+		if err := store.EnsureEnvironment(ctx, env); err != nil {
+			return fmt.Errorf("environment %s from config: %w", e.Name, err)
+		}
+		envIDs[e.Name] = env.ID
+	}
+	for _, c := range cfg.Clusters {
+		cl := &rewind.Cluster{Name: c.Name, EnvironmentID: envIDs[c.Environment], KubeconfigPath: c.Kubeconfig,
+			Context: c.Context, InCluster: c.InCluster, Namespaces: c.Namespaces, FromConfig: true}
+		if existing, err := store.ClusterByName(ctx, c.Name); err == nil {
+			cl.ID = existing.ID
+		}
+		if err := store.SaveCluster(ctx, cl); err != nil {
+			return fmt.Errorf("cluster %s from config: %w", c.Name, err)
+		}
+	}
+	return nil
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}

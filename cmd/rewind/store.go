@@ -1,0 +1,28 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/rewindhq/rewind/internal/secret"
+	"github.com/rewindhq/rewind/internal/sqlite"
+)
+
+// openStore opens the history store in dataDir, creating the folder and the
+// encryption key on first use.
+func openStore(ctx context.Context, dataDir string) (*sqlite.Store, error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data folder: %w", err)
+	}
+	key, err := secret.LoadOrCreateKey(dataDir, "secret.key", 32)
+	if err != nil {
+		return nil, err
+	}
+	box, err := secret.NewBox(key)
+	if err != nil {
+		return nil, err
+	}
+	return sqlite.Open(ctx, filepath.Join(dataDir, "rewind.db"), box)
+}

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/rewindhq/rewind/internal/auth"
+	"github.com/rewindhq/rewind/internal/config"
+	"github.com/rewindhq/rewind/internal/rewind"
+	"github.com/rewindhq/rewind/internal/sqlite"
+)
+
+// userCmd manages users: add, set-password, list.
+func userCmd(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("usage: rewind user add|set-password|list")
+	}
+	sub, rest := args[0], args[1:]
+	fs := flag.NewFlagSet("rewind user "+sub, flag.ContinueOnError)
+	role := fs.String("role", "viewer", "viewer, operator, approver or admin")
+	dataDir := fs.String("data-dir", "", "data folder (REWIND_DATA_DIR)")
+	cfgPath := fs.String("config", "", "YAML config file")
+	var name string
+	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		name, rest = rest[0], rest[1:]
+	}
+	if err := fs.Parse(rest); err != nil {
+		return err
+	}
+	var cfgArgs []string
+	if *dataDir != "" {
+		cfgArgs = append(cfgArgs, "--data-dir", *dataDir)
+	}
+	if *cfgPath != "" {
+		cfgArgs = append(cfgArgs, "--config", *cfgPath)
+	}
+	cfg, err := config.Load(cfgArgs, getenv)
+	if err != nil {
+		return err
+	}
+	store, err := openStore(ctx, cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	switch sub {
+	case "list":
+		users, err := store.Users(ctx)
+		if err != nil {
+			return err
+		}
+		for _, u := range users {
+			fmt.Fprintf(stdout, "%-24s %s\n", u.Username, u.Role)
+		}
+		return nil
+	case "add", "set-password":
+		if name == "" {
+			return fmt.Errorf("usage: rewind user %s NAME", sub)
+		}
+		pw, generated, err := readPassword(stdin)
+		if err != nil {
+			return err
+		}
+		hash, err := auth.HashPassword(pw)
+		if err != nil {
+			return err
+		}
+		if sub == "add" {
+			r, err := rewind.ParseRole(*role)
+			if err != nil {
+				return err
+			}
+			err = store.CreateUser(ctx, &rewind.User{Username: name, Role: r, PasswordHash: hash})
+			if err != nil {
+				return err
+			}
+		} else if err := store.SetPasswordHash(ctx, name, hash); err != nil {
+			return err
+		}
+		if generated {
+			fmt.Fprintf(stdout, "password for %s: %s\n", name, pw)
+		} else {
+			fmt.Fprintf(stdout, "password for %s set\n", name)
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown user command %q: use add, set-password or list", sub)
+}
+
+// readPassword takes a password from the first line of stdin, or generates one
+// when stdin is empty.
+func readPassword(stdin io.Reader) (pw string, generated bool, err error) {
+	if stdin != nil {
+		line, err := bufio.NewReader(stdin).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return "", false, err
+		}
+		if pw = strings.TrimRight(line, "\r\n"); pw != "" {
+			return pw, false, rewind.ValidatePassword(pw)
+		}
+	}
+	return auth.GeneratePassword(), true, nil
+}
+
+// ensureAdmin creates the first admin when there is no user: with the
+// password from REWIND_ADMIN_PASSWORD, or a generated one printed once.
+func ensureAdmin(ctx context.Context, store *sqlite.Store, getenv func(string) string, stdout io.Writer) error {
+	n, err := store.CountUsers(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
+	pw := getenv("REWIND_ADMIN_PASSWORD")
+	generated := pw == ""
+	if generated {
+		pw = auth.GeneratePassword()
+	} else if err := rewind.ValidatePassword(pw); err != nil {
+		return fmt.Errorf("REWIND_ADMIN_PASSWORD: %w", err)
+	}
+	hash, err := auth.HashPassword(pw)
+	if err != nil {
+		return err
+	}
+	if err := store.CreateUser(ctx, &rewind.User{Username: "admin", Role: rewind.RoleAdmin, PasswordHash: hash}); err != nil {
+		return err
+	}
+	if generated {
+		fmt.Fprintf(stdout, "Created user admin with password: %s\n(shown once; change it in Settings)\n", pw)
+	} else {
+		fmt.Fprintln(stdout, "Created user admin with the password from REWIND_ADMIN_PASSWORD")
+	}
+	return nil
+}
