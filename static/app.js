@@ -92,6 +92,11 @@
   document.addEventListener("htmx:responseError", function (evt) {
     var xhr = evt.detail.xhr;
     var status = xhr ? xhr.status : 0;
+    var message = xhr ? xhr.getResponseHeader("X-Rewind-Error") : null;
+    if (message) {
+      showFlash("error", decodeURIComponent(message));
+      return;
+    }
     showFlash("error", "The request failed (HTTP " + status + "). Reload the page and try again.");
   });
 

@@ -41,6 +41,9 @@ func (s *Server) routes(e *echo.Echo) {
 	ap.POST("/requests/:id/approve", s.requestApprove)
 	ap.POST("/requests/:id/reject", s.requestReject)
 
+	s.configRoutes(v, op, ap)
+	s.databaseRoutes(v, op, ap)
+
 	ad := e.Group("/settings", s.require(rewind.RoleAdmin))
 	ad.GET("", s.settingsShow)
 	ad.POST("/environments", s.environmentSave)
@@ -49,4 +52,6 @@ func (s *Server) routes(e *echo.Echo) {
 	ad.POST("/clusters/:id/delete", s.clusterDelete)
 	ad.POST("/users", s.userCreate)
 	ad.POST("/users/:name", s.userUpdate)
+	s.configSettingsRoutes(ad)
+	s.databaseSettingsRoutes(ad)
 }

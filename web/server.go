@@ -42,6 +42,10 @@ type Options struct {
 	KubeconfigPath string
 	// KubeconfigContexts lists the contexts of a kubeconfig file.
 	KubeconfigContexts func(path string) ([]string, error)
+	// Configs serves the Nacos config pages; nil when not wired.
+	Configs ConfigBackend
+	// Databases serves the database and SQL change pages; nil when not wired.
+	Databases DatabaseBackend
 }
 
 // Server serves the dashboard.

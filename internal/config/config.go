@@ -25,6 +25,36 @@ type Config struct {
 	LogLevel       string        `yaml:"log_level"`
 	Environments   []Environment `yaml:"environments"`
 	Clusters       []Cluster     `yaml:"clusters"`
+	NacosServers   []NacosServer `yaml:"nacos_servers"`
+	Databases      []Database    `yaml:"databases"`
+	SQL            SQL           `yaml:"sql"`
+}
+
+// NacosServer declares a Nacos server whose configs Rewind follows.
+type NacosServer struct {
+	Name        string   `yaml:"name"`
+	Environment string   `yaml:"environment"`
+	Addr        string   `yaml:"addr"`         // host:port of the HTTP API
+	ContextPath string   `yaml:"context_path"` // default /nacos
+	Namespaces  []string `yaml:"namespaces"`
+	Username    string   `yaml:"username"`
+	Password    string   `yaml:"password"`
+	MaskKeys    []string `yaml:"mask_keys"` // words that make a key secret; default password, secret, token, key
+}
+
+// Database declares a SQL database that changes run against.
+type Database struct {
+	Name        string `yaml:"name"`
+	Environment string `yaml:"environment"`
+	Engine      string `yaml:"engine"` // mysql, postgres or sqlite
+	DSN         string `yaml:"dsn"`
+}
+
+// SQL holds the limits of SQL changes.
+type SQL struct {
+	StatementTimeout time.Duration `yaml:"statement_timeout"`
+	MaxSavedRows     int           `yaml:"max_saved_rows"`
+	MaxSavedBytes    int64         `yaml:"max_saved_bytes"`
 }
 
 // Environment declares an environment and its rollback policy.
@@ -45,7 +75,8 @@ type Cluster struct {
 
 // Defaults returns the settings used when nothing else is given.
 func Defaults() Config {
-	return Config{Addr: "127.0.0.1:8080", DataDir: "./data", RolloutTimeout: 10 * time.Minute, LogLevel: "info"}
+	return Config{Addr: "127.0.0.1:8080", DataDir: "./data", RolloutTimeout: 10 * time.Minute, LogLevel: "info",
+		SQL: SQL{StatementTimeout: 5 * time.Minute, MaxSavedRows: 100000, MaxSavedBytes: 64 << 20}}
 }
 
 // Load parses args (the flags after the subcommand), then fills what they
@@ -130,6 +161,16 @@ func (c Config) Validate() error {
 	for _, cl := range c.Clusters {
 		if !envs[cl.Environment] {
 			return fmt.Errorf("cluster %q: environment %q is not declared under environments", cl.Name, cl.Environment)
+		}
+	}
+	for _, n := range c.NacosServers {
+		if !envs[n.Environment] {
+			return fmt.Errorf("nacos server %q: environment %q is not declared under environments", n.Name, n.Environment)
+		}
+	}
+	for _, d := range c.Databases {
+		if !envs[d.Environment] {
+			return fmt.Errorf("database %q: environment %q is not declared under environments", d.Name, d.Environment)
 		}
 	}
 	return nil
