@@ -51,7 +51,23 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	runCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	services.Start(runCtx, clusters)
-	runner := rollback.NewRunner(store, map[rewind.TargetKind]rewind.Executor{rewind.KindService: services.Executor()}, log)
+	executors := map[rewind.TargetKind]rewind.Executor{rewind.KindService: services.Executor()}
+	configExec, configs, stopNacos, err := setupNacos(runCtx, store, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer stopNacos()
+	dbExec, databases, err := setupDatabases(runCtx, store, cfg, log)
+	if err != nil {
+		return err
+	}
+	if configExec != nil {
+		executors[rewind.KindConfig] = configExec
+	}
+	if dbExec != nil {
+		executors[rewind.KindDatabase] = dbExec
+	}
+	runner := rollback.NewRunner(store, executors, log)
 	runnerDone := make(chan struct{})
 	go func() { defer close(runnerDone); runner.Run(runCtx) }()
 
@@ -61,6 +77,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		SecureCookies:      cfg.SecureCookies || cfg.TLSCert != "",
 		KubeconfigPath:     kubeconfig,
 		KubeconfigContexts: kube.KubeconfigContexts,
+		Configs:            configs,
+		Databases:          databases,
 	})
 	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	ln, err := net.Listen("tcp", cfg.Addr)
