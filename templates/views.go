@@ -87,6 +87,24 @@ type CompareView struct {
 	KeyChanges  []diff.KeyChange
 	CanRollback bool
 	Latest      int64
+	// ShowKeys shows the changed keys even when none changed (configs in a
+	// format with keys).
+	ShowKeys bool
+	// Choices lists the versions to pick from, for targets whose version
+	// numbers are not in time order (configs); when empty the pickers offer
+	// 1..Latest.
+	Choices []VersionChoice
+	// Extra is shown under the header: notes of one kind of target, such as
+	// the masking of secrets.
+	Extra templ.Component
+	// RollbackLabel names the rollback link; "Roll back to version N" when empty.
+	RollbackLabel string
+}
+
+// VersionChoice is one version offered by a version picker.
+type VersionChoice struct {
+	Number int64
+	Label  string
 }
 
 // RollbackView is the confirmation before a rollback request.
@@ -103,6 +121,17 @@ type RollbackView struct {
 	Error     string
 	Approvals int
 	Env       string
+	// Title and Subtitle replace the default ones when set.
+	Title, Subtitle string
+	// KeyChanges lists the keys the rollback changes; ShowKeys shows the
+	// list even when empty (configs in a format with keys).
+	KeyChanges []diff.KeyChange
+	ShowKeys   bool
+	// Extra is shown in the form before the reason: the fields and notes of
+	// one kind of target.
+	Extra templ.Component
+	// SubmitLabel names the submit button; "Request rollback" when empty.
+	SubmitLabel string
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
@@ -116,11 +145,11 @@ func replicas(s *rewind.RolloutStatus) string {
 	return fmt.Sprintf("%d/%d", s.Ready, s.Desired)
 }
 
-func phaseClass(phase string) string {
+func phaseClass(phase rewind.Phase) string {
 	switch phase {
 	case rewind.PhaseComplete:
 		return "badge badge-succeeded"
-	case rewind.PhaseFailed, rewind.PhaseMissing:
+	case rewind.PhaseFailed:
 		return "badge badge-failed"
 	case rewind.PhaseProgressing:
 		return "badge badge-running"
@@ -152,6 +181,11 @@ type RequestView struct {
 	CanCancel  bool
 	Diff       *diff.Result
 	Images     []rewind.ImageChange
+	// Change is the SQL of a request on a database and what it did.
+	Change *ChangeView
+	// Config is what a request on a config adds: its action and, when the
+	// config changed since the request was made, the new diff.
+	Config *ConfigRequestView
 }
 
 // RequestItem is a rollback request in a list.
@@ -161,6 +195,7 @@ type RequestItem struct {
 	Env    string
 	To     *rewind.Version
 	Diff   *diff.Result
+	SQL    string // the start of the SQL of a request on a database
 }
 
 // ApprovalsView is the approver's inbox and the user's own open requests.

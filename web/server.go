@@ -25,7 +25,7 @@ type Services interface {
 	// Health returns each cluster's connection error, nil when connected.
 	Health(ctx context.Context) map[string]error
 	// AddCluster starts watching a newly registered cluster.
-	AddCluster(ctx context.Context, c *rewind.Cluster) error
+	AddCluster(c *rewind.Cluster) error
 	// RemoveCluster stops watching a cluster.
 	RemoveCluster(id int64)
 }

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -96,7 +95,7 @@ func (s *Server) addCluster(c echo.Context, cl *rewind.Cluster) error {
 	if err := s.store.SaveCluster(ctx, cl); err != nil {
 		return err
 	}
-	if err := s.services.AddCluster(context.WithoutCancel(ctx), cl); err != nil {
+	if err := s.services.AddCluster(cl); err != nil {
 		s.log.Warn("watch new cluster", "cluster", cl.Name, "err", err)
 	}
 	return nil

@@ -30,7 +30,7 @@ func (noClusters) Preflight(context.Context, *rewind.Target, *rewind.Version) (s
 	return "", rewind.Errorf(rewind.EUNAVAILABLE, "no cluster")
 }
 func (noClusters) Health(context.Context) map[string]error           { return nil }
-func (noClusters) AddCluster(context.Context, *rewind.Cluster) error { return nil }
+func (noClusters) AddCluster(*rewind.Cluster) error { return nil }
 func (noClusters) RemoveCluster(int64)                               {}
 
 type wakeCounter struct{ n int }

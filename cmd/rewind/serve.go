@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"time"
 
+	"k8s.io/klog/v2"
+
 	"github.com/rewindhq/rewind/internal/config"
 	"github.com/rewindhq/rewind/internal/kube"
 	"github.com/rewindhq/rewind/internal/rewind"
@@ -27,6 +29,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	log := newLogger(stderr, cfg.LogLevel)
+	klog.SetSlogLogger(log.With("component", "client-go"))
 	store, err := openStore(ctx, cfg.DataDir)
 	if err != nil {
 		return err
@@ -47,7 +50,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	services := kube.NewManager(store, cfg.DataDir, log, kube.Options{RolloutTimeout: cfg.RolloutTimeout})
+	services := kube.NewManager(store, cfg.DataDir, log)
+	services.RolloutTimeout = cfg.RolloutTimeout
 	runCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	services.Start(runCtx, clusters)

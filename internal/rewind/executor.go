@@ -10,8 +10,15 @@ type Executor interface {
 	// what state the target is in. progress reports intermediate states.
 	Execute(ctx context.Context, r *RollbackRequest, t *Target, v *Version, progress func(string)) (outcome string, err error)
 	// Reconcile decides the end of a request found running when Rewind
-	// starts, from the target's actual state; when the change is still rolling
-	// out it follows it to its end first. It returns StateSucceeded or
-	// StateFailed and the outcome in words.
+	// starts, from the target's actual state. It returns StateSucceeded or
+	// StateFailed and the outcome in words, or StateRunning when the change
+	// is still rolling out (see Follower). An error means the target could
+	// not be read; the caller tries again later.
 	Reconcile(ctx context.Context, r *RollbackRequest, t *Target, v *Version) (State, string, error)
+}
+
+// Follower is an Executor that can follow a change still rolling out after
+// Reconcile, to its end, like the end of Execute.
+type Follower interface {
+	Follow(ctx context.Context, r *RollbackRequest, t *Target, v *Version, progress func(string)) (outcome string, err error)
 }

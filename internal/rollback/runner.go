@@ -53,10 +53,10 @@ func (r *Runner) Wake() {
 // Run reconciles requests left running, then executes approved requests until
 // ctx ends; it then waits for running executions to record their state.
 func (r *Runner) Run(ctx context.Context) {
-	r.reconcile(ctx)
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
 	for {
+		r.reconcile(ctx) // requests running but not followed here: left by a stop, or not readable before
 		r.startApproved(ctx)
 		select {
 		case <-ctx.Done():
@@ -125,11 +125,7 @@ func (r *Runner) execute(ctx context.Context, req *rewind.RollbackRequest, t *re
 			return
 		}
 	}
-	progress := func(s string) {
-		if err := r.store.SetOutcome(context.WithoutCancel(ctx), req.ID, s); err != nil {
-			r.log.Warn("record progress", "request", req.ID, "err", err)
-		}
-	}
+	progress := r.progress(ctx, req.ID)
 	outcome, err := r.executors[t.Kind].Execute(ctx, req, t, v, progress)
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		// Rewind is stopping: keep the request running and say so; the next
@@ -160,7 +156,9 @@ func (r *Runner) finish(ctx context.Context, req *rewind.RollbackRequest, t *rew
 	}
 }
 
-// reconcile settles requests found running at start-up, each in the background.
+// reconcile settles, each in the background, the running requests that this
+// runner does not follow: those left by a stop, or whose target could not be
+// read in an earlier round.
 func (r *Runner) reconcile(ctx context.Context) {
 	reqs, err := r.store.Requests(ctx, sqlite.RequestFilter{States: []rewind.State{rewind.StateRunning}})
 	if err != nil {
@@ -182,22 +180,36 @@ func (r *Runner) reconcile(ctx context.Context) {
 				v, _ = r.store.Version(ctx, req.VersionID)
 			}
 			state, outcome, err := ex.Reconcile(ctx, req, t, v)
-			if ctx.Err() != nil {
-				return // stopping again; the next start tries once more
-			}
 			if err != nil {
-				state, outcome = rewind.StateFailed, "Rewind could not check the target: "+rewind.ErrorMessage(err)
+				// The target cannot be read now; the next round tries again.
+				r.log.Warn("reconcile rollback", "request", req.ID, "err", err)
+				return
 			}
-			r.finish(ctx, req, t, stateErr(state, outcome), "Checked after Rewind stopped during the rollback: "+outcome)
+			var ferr error
+			if state == rewind.StateRunning {
+				f, ok := ex.(rewind.Follower)
+				if !ok {
+					return
+				}
+				outcome, ferr = f.Follow(ctx, req, t, v, r.progress(ctx, req.ID))
+				if ctx.Err() != nil {
+					return // stopping again; the next start checks once more
+				}
+			} else if state != rewind.StateSucceeded {
+				ferr = errors.New(outcome)
+			}
+			r.finish(ctx, req, t, ferr, "Checked after Rewind stopped during the rollback: "+outcome)
 		})
 	}
 }
 
-func stateErr(s rewind.State, outcome string) error {
-	if s == rewind.StateSucceeded {
-		return nil
+// progress returns a function that records the progress of request id.
+func (r *Runner) progress(ctx context.Context, id int64) func(string) {
+	return func(s string) {
+		if err := r.store.SetOutcome(context.WithoutCancel(ctx), id, s); err != nil {
+			r.log.Warn("record progress", "request", id, "err", err)
+		}
 	}
-	return errors.New(outcome)
 }
 
 // event builds an audit event about target t by the system.
