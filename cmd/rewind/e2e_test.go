@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"net"
 	"net/http"
@@ -212,6 +213,18 @@ func browse(t *testing.T, ctx context.Context, step string, actions ...chromedp.
 		_ = chromedp.Run(ctx, chromedp.Text("body", &text, chromedp.ByQuery))
 		t.Fatalf("%s: the page shows an error:\n%s", step, text)
 	}
+	if dir := os.Getenv("REWIND_SCREENSHOTS"); dir != "" {
+		var png []byte
+		if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)); err == nil {
+			name := strings.Map(func(r rune) rune {
+				if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+					return r
+				}
+				return '-'
+			}, strings.ToLower(t.Name()+"-"+step))
+			_ = os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644)
+		}
+	}
 }
 
 func login(base, user string) chromedp.Tasks {
@@ -336,17 +349,25 @@ clusters:
 	)
 	browse(t, b, "operator logs out", logout())
 
-	browse(t, b, "approver approves from the inbox",
+	browse(t, b, "approver opens the inbox",
 		login(rw.URL, "anna"),
 		chromedp.Navigate(rw.URL+"/approvals"),
 		chromedp.WaitVisible(`[data-testid=awaiting] [data-testid=approve]`, chromedp.ByQuery),
 		chromedp.SendKeys(`[data-testid=awaiting] textarea[name=comment]`, "go ahead", chromedp.ByQuery),
+	)
+	timings := watchRollback(t, cs, ns, "web", "registry.local/web:1.0", rw, requestURL)
+	approved := time.Now()
+	browse(t, b, "approver approves",
 		chromedp.Click(`[data-testid=awaiting] [data-testid=approve]`, chromedp.ByQuery),
 		chromedp.WaitVisible(`[data-testid=request-live]`, chromedp.ByQuery),
 	)
 	browse(t, b, "the request page shows the rollback succeed",
 		chromedp.WaitVisible(`[data-testid=state-badge][data-state=succeeded]`, chromedp.ByQuery),
 	)
+	shown := time.Now()
+	tm := <-timings
+	t.Logf("timing: approval → workload patched %v; deployment complete → Rewind recorded succeeded %v; → page showed it %v",
+		tm.patched.Sub(approved).Round(time.Millisecond), tm.recorded.Sub(tm.complete).Round(time.Millisecond), shown.Sub(tm.complete).Round(time.Millisecond))
 	var outcome string
 	browse(t, b, "read outcome", chromedp.Text(`[data-testid=outcome]`, &outcome, chromedp.ByQuery))
 	t.Logf("outcome: %s", outcome)
@@ -366,4 +387,43 @@ clusters:
 			t.Errorf("audit lacks %s", want)
 		}
 	}
+}
+
+type rollbackTimes struct{ patched, complete, recorded time.Time }
+
+// watchRollback polls the cluster and Rewind every 10 ms and reports when the
+// Deployment's template became image, when its rollout completed, and when
+// Rewind recorded the request as succeeded.
+func watchRollback(t *testing.T, cs kubernetes.Interface, ns, name, image string, rw *rewindProcess, requestURL string) <-chan rollbackTimes {
+	out := make(chan rollbackTimes, 1)
+	id := requestURL[strings.LastIndex(requestURL, "/")+1:]
+	store, err := sql.Open("sqlite", "file:"+filepath.Join(rw.DataDir, "rewind.db")+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer store.Close()
+		var tm rollbackTimes
+		deadline := time.Now().Add(2 * time.Minute)
+		for time.Now().Before(deadline) && (tm.patched.IsZero() || tm.complete.IsZero() || tm.recorded.IsZero()) {
+			now := time.Now()
+			d, err := cs.AppsV1().Deployments(ns).Get(context.Background(), name, metav1.GetOptions{})
+			if err == nil && d.Spec.Template.Spec.Containers[0].Image == image {
+				if tm.patched.IsZero() {
+					tm.patched = now
+				}
+				if tm.complete.IsZero() && d.Status.ObservedGeneration >= d.Generation && d.Status.UpdatedReplicas == *d.Spec.Replicas &&
+					d.Status.AvailableReplicas == *d.Spec.Replicas && d.Status.Replicas == *d.Spec.Replicas {
+					tm.complete = now
+				}
+			}
+			var state string
+			if tm.recorded.IsZero() && store.QueryRow(`SELECT state FROM rollback_requests WHERE id = ?`, id).Scan(&state) == nil && state == "succeeded" {
+				tm.recorded = now
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		out <- tm
+	}()
+	return out
 }
