@@ -29,9 +29,9 @@ func (noClusters) Status(context.Context, *rewind.Target) (*rewind.RolloutStatus
 func (noClusters) Preflight(context.Context, *rewind.Target, *rewind.Version) (string, error) {
 	return "", rewind.Errorf(rewind.EUNAVAILABLE, "no cluster")
 }
-func (noClusters) Health(context.Context) map[string]error           { return nil }
-func (noClusters) AddCluster(*rewind.Cluster) error { return nil }
-func (noClusters) RemoveCluster(int64)                               {}
+func (noClusters) Health(context.Context) map[string]error { return nil }
+func (noClusters) AddCluster(*rewind.Cluster) error        { return nil }
+func (noClusters) RemoveCluster(int64)                     {}
 
 type wakeCounter struct{ n int }
 
