@@ -8,7 +8,8 @@ import (
 
 func (s *Server) healthz(c echo.Context) error { return c.String(http.StatusOK, "ok\n") }
 
-// readyz reports whether the store answers and every cluster is connected.
+// readyz reports whether the store answers and every cluster is connected,
+// and what is wrong with each Nacos server.
 func (s *Server) readyz(c echo.Context) error {
 	ctx := c.Request().Context()
 	checks := map[string]string{}
@@ -25,9 +26,12 @@ func (s *Server) readyz(c echo.Context) error {
 			checks["cluster "+name] = "ok"
 		}
 	}
+	// A Nacos server Rewind cannot use is reported, but Rewind stays ready:
+	// everything else keeps working (the config pages say what is wrong).
+	degraded := s.configHealth(ctx, checks)
 	status := http.StatusOK
 	if !ready {
 		status = http.StatusServiceUnavailable
 	}
-	return c.JSON(status, map[string]any{"ready": ready, "checks": checks})
+	return c.JSON(status, map[string]any{"ready": ready, "degraded": degraded, "checks": checks})
 }

@@ -46,6 +46,14 @@ func (s *Server) requestView(c echo.Context, withDiff bool) (templates.RequestVi
 	if item.Target.Kind == rewind.KindService && item.Target.DeletedAt == nil && (r.State == rewind.StateRunning || r.State.Final()) {
 		v.Status, _ = s.services.Status(ctx, item.Target)
 	}
+	if item.Target.Kind == rewind.KindConfig && withDiff {
+		v.Config = s.configRequestView(ctx, r, item.Target, item.To)
+	}
+	if item.Target.Kind == rewind.KindDatabase && withDiff {
+		if v.Change, err = s.changeView(c, r, item.Target); err != nil {
+			return v, err
+		}
+	}
 	return v, nil
 }
 
@@ -65,7 +73,13 @@ func (s *Server) requestItem(ctx context.Context, r *rewind.RollbackRequest, wit
 			return it, err
 		}
 	}
-	if withDiff && it.To != nil && r.BaseVersionID != 0 {
+	if it.Target.Kind == rewind.KindDatabase {
+		it.SQL = sqlExcerpt(r)
+	}
+	if withDiff && it.Target.Kind == rewind.KindConfig {
+		// Configs are diffed with their secrets masked.
+		it.Diff = s.configRequestDiff(ctx, r, it.Target, it.To)
+	} else if withDiff && it.To != nil && r.BaseVersionID != 0 {
 		if base, err := s.store.Version(ctx, r.BaseVersionID); err == nil {
 			it.Diff = diff.Compute(base.Content, it.To.Content, diff.DefaultOptions())
 		}
@@ -85,11 +99,16 @@ func (s *Server) requestShow(c echo.Context) error {
 	return s.render(c, http.StatusOK, s.meta(c, "Request #"+strconv.FormatInt(v.R.ID, 10), "approvals"), templates.RequestPage(v))
 }
 
-// requestProgress is the live part of the request page.
+// requestProgress is the live part of the request page. For a request on
+// a database whose state changed since the page was drawn it has htmx
+// reload the whole page, which then shows what the SQL did.
 func (s *Server) requestProgress(c echo.Context) error {
 	v, err := s.requestView(c, false)
 	if err != nil {
 		return err
+	}
+	if seen := c.QueryParam("seen"); seen != "" && seen != string(v.R.State) && v.Target.Kind == rewind.KindDatabase {
+		c.Response().Header().Set("HX-Refresh", "true")
 	}
 	return s.render(c, http.StatusOK, s.meta(c, "Request", "approvals"), templates.RequestProgress(v))
 }

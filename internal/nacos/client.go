@@ -51,6 +51,9 @@ type Client struct {
 
 	sdkMu sync.Mutex
 	sdk   map[string]config_client.IConfigClient
+
+	// callMu keeps SDK requests of this client one at a time (see inSeries).
+	callMu sync.Mutex
 }
 
 type serverVersion struct {
@@ -298,6 +301,22 @@ func callSDK[T any](ctx context.Context, f func() (T, error)) (T, error) {
 	case <-ctx.Done():
 		var zero T
 		return zero, ctx.Err()
+	}
+}
+
+// inSeries makes an SDK call wait until no other call of the client runs: the SDK's gRPC
+// client reads and writes its connection state without synchronisation when requests run
+// side by side while it reconnects. A call whose ctx ended while it waited is not made, so a
+// write abandoned by its caller does not happen later.
+func inSeries[T any](ctx context.Context, c *Client, f func() (T, error)) func() (T, error) {
+	return func() (T, error) {
+		c.callMu.Lock()
+		defer c.callMu.Unlock()
+		if err := ctx.Err(); err != nil {
+			var zero T
+			return zero, err
+		}
+		return f()
 	}
 }
 

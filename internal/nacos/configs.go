@@ -147,9 +147,9 @@ func (c *Client) Get(ctx context.Context, key ConfigKey) (cfg Config, exists boo
 		if err := waitSDKRead(ctx, key); err != nil {
 			return Config{}, false, c.wrap(op, err)
 		}
-		content, err = callSDK(ctx, func() (string, error) {
+		content, err = callSDK(ctx, inSeries(ctx, c, func() (string, error) {
 			return cl.GetConfig(vo.ConfigParam{DataId: key.DataID, Group: key.group()})
-		})
+		}))
 		if err == nil {
 			break
 		}
@@ -242,12 +242,12 @@ func (c *Client) publish(ctx context.Context, key ConfigKey, content, casMd5 str
 	if err != nil {
 		return err
 	}
-	ok, err := callSDK(ctx, func() (bool, error) {
+	ok, err := callSDK(ctx, inSeries(ctx, c, func() (bool, error) {
 		return cl.PublishConfig(vo.ConfigParam{
 			DataId: key.DataID, Group: key.group(), Content: content, CasMd5: casMd5,
 			Type: typ, SrcUser: c.cfg.Username,
 		})
-	})
+	}))
 	if err == nil && ok {
 		return nil
 	}
@@ -303,9 +303,9 @@ func (c *Client) Delete(ctx context.Context, key ConfigKey) error {
 	if err != nil {
 		return c.wrap(op, err)
 	}
-	ok, err := callSDK(ctx, func() (bool, error) {
+	ok, err := callSDK(ctx, inSeries(ctx, c, func() (bool, error) {
 		return cl.DeleteConfig(vo.ConfigParam{DataId: key.DataID, Group: key.group()})
-	})
+	}))
 	if err != nil || !ok {
 		return c.wrap(op, c.sdkFailure(ctx, err))
 	}

@@ -25,7 +25,7 @@ type NacosServer struct {
 	Namespaces []string
 	Username   string
 	// Password logs in to Nacos. It is encrypted at rest and never shown again.
-	Password string
+	Password string `json:"-"`
 	// MaskKeys are the words that make a key secret, so that its value is
 	// masked in pages and diffs; empty means DefaultMaskKeys.
 	MaskKeys   []string
