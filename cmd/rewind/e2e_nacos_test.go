@@ -39,7 +39,7 @@ nacos_servers:
 
 	var configURL string
 	browse(t, b, "operator logs in and opens the config",
-		loginAs(rw.URL, "otto"),
+		login(rw.URL, "otto"),
 		chromedp.Navigate(rw.URL+"/configs?env=prod"),
 		chromedp.WaitVisible(`[data-testid=config-row][data-data-id="checkout.yaml"] a`, chromedp.ByQuery),
 		chromedp.Click(`[data-testid=config-row][data-data-id="checkout.yaml"] a`, chromedp.ByQuery),
@@ -100,7 +100,7 @@ nacos_servers:
 	browse(t, b, "operator logs out", logout())
 
 	browse(t, b, "approver opens the inbox",
-		loginAs(rw.URL, "anna"),
+		login(rw.URL, "anna"),
 		chromedp.Navigate(rw.URL+"/approvals"),
 		chromedp.WaitVisible(`[data-testid=awaiting] [data-testid=approve]`, chromedp.ByQuery),
 		chromedp.SendKeys(`[data-testid=awaiting] textarea[name=comment]`, "go ahead", chromedp.ByQuery),
@@ -156,11 +156,3 @@ nacos_servers:
 	}
 }
 
-// loginAs logs in and waits for the page of the logged-in user: the login
-// page has the nav bar too, so waiting for it alone races the redirect.
-func loginAs(base, user string) chromedp.Tasks {
-	return chromedp.Tasks{
-		login(base, user),
-		chromedp.WaitVisible(`[data-testid=nav-username]`, chromedp.ByQuery),
-	}
-}

@@ -234,7 +234,7 @@ func login(base, user string) chromedp.Tasks {
 		chromedp.SendKeys(`#username`, user, chromedp.ByQuery),
 		chromedp.SendKeys(`#password`, "password-"+user, chromedp.ByQuery),
 		chromedp.Click(`[data-testid=login-submit]`, chromedp.ByQuery),
-		chromedp.WaitVisible(`[data-testid=nav]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`[data-testid=nav-username]`, chromedp.ByQuery),
 	}
 }
 
