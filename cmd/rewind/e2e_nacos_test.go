@@ -155,4 +155,3 @@ nacos_servers:
 		t.Errorf("audit shows a secret")
 	}
 }
-
