@@ -1,0 +1,193 @@
+package rollback
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rewindhq/rewind/internal/rewind"
+	"github.com/rewindhq/rewind/internal/secret"
+	"github.com/rewindhq/rewind/internal/sqlite"
+)
+
+// scripted is an executor whose results the test decides; it stands for a
+// target system, whose real adapters have their own integration tests.
+type scripted struct {
+	calls     atomic.Int32
+	follows   atomic.Int32
+	block     chan struct{} // when set, Execute waits for it or for ctx
+	err       error
+	reconcile rewind.State
+}
+
+func (s *scripted) Execute(ctx context.Context, r *rewind.RollbackRequest, t *rewind.Target, v *rewind.Version, progress func(string)) (string, error) {
+	s.calls.Add(1)
+	progress("halfway")
+	if s.block != nil {
+		select {
+		case <-s.block:
+		case <-ctx.Done():
+			return "interrupted", fmt.Errorf("follow: %w", ctx.Err())
+		}
+	}
+	if s.err != nil {
+		return "target left at the old version", s.err
+	}
+	return "done", nil
+}
+
+func (s *scripted) Reconcile(ctx context.Context, r *rewind.RollbackRequest, t *rewind.Target, v *rewind.Version) (rewind.State, string, error) {
+	return s.reconcile, "found " + string(s.reconcile), nil
+}
+
+func (s *scripted) Follow(ctx context.Context, r *rewind.RollbackRequest, t *rewind.Target, v *rewind.Version, progress func(string)) (string, error) {
+	s.follows.Add(1)
+	return "followed to the end", nil
+}
+
+func setup(t *testing.T) (*sqlite.Store, *rewind.Target, *rewind.Version) {
+	t.Helper()
+	box, _ := secret.NewBox(make([]byte, 32))
+	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "r.db"), box)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	ctx := context.Background()
+	env := &rewind.Environment{Name: "dev"}
+	if err := store.SaveEnvironment(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	tg := &rewind.Target{Kind: rewind.KindService, EnvironmentID: env.ID, OwnerID: 1, Namespace: "ns", Workload: "Deployment", Name: "web"}
+	if _, err := store.EnsureTarget(ctx, tg); err != nil {
+		t.Fatal(err)
+	}
+	v, _, err := store.RecordVersion(ctx, &rewind.Version{TargetID: tg.ID, Content: "a", Hash: "a", Source: rewind.SourceObserved})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store, tg, v
+}
+
+func request(t *testing.T, store *sqlite.Store, tg *rewind.Target, v *rewind.Version) *rewind.RollbackRequest {
+	t.Helper()
+	r := &rewind.RollbackRequest{TargetID: tg.ID, VersionID: v.ID, Requester: "otto", Reason: "bad"}
+	if err := store.CreateRequest(context.Background(), r, rewind.AuditEvent{Actor: "otto", Action: rewind.ActionRequest}); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func waitState(t *testing.T, store *sqlite.Store, id int64, want rewind.State) *rewind.RollbackRequest {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r, err := store.Request(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.State == want {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("request %d is %s (%q), want %s", id, r.State, r.Outcome, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func TestRunnerExecutesOnceAndRecords(t *testing.T) {
+	tests := []struct {
+		name        string
+		err         error
+		want        rewind.State
+		wantOutcome string
+	}{
+		{"success", nil, rewind.StateSucceeded, "done"},
+		{"failure", rewind.Errorf(rewind.ECONFLICT, "Someone changed it."), rewind.StateFailed, "Someone changed it. target left at the old version"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store, tg, v := setup(t)
+			ex := &scripted{err: tt.err}
+			r := request(t, store, tg, v)
+			ctx, cancel := context.WithCancel(context.Background())
+			runners := []*Runner{NewRunner(store, map[rewind.TargetKind]rewind.Executor{rewind.KindService: ex}, quiet),
+				NewRunner(store, map[rewind.TargetKind]rewind.Executor{rewind.KindService: ex}, quiet)}
+			var wg sync.WaitGroup
+			for _, rn := range runners {
+				wg.Add(1)
+				go func() { defer wg.Done(); rn.Run(ctx) }()
+				rn.Wake()
+			}
+			got := waitState(t, store, r.ID, tt.want)
+			cancel()
+			wg.Wait()
+			if n := ex.calls.Load(); n != 1 {
+				t.Errorf("executed %d times, want 1", n)
+			}
+			if got.Outcome != tt.wantOutcome || got.FinishedAt == nil {
+				t.Errorf("outcome %q finished %v, want %q", got.Outcome, got.FinishedAt, tt.wantOutcome)
+			}
+			events, _, _ := store.Audit(context.Background(), rewind.AuditFilter{})
+			if len(events) != 3 || events[0].Action != rewind.ActionResult || events[1].Action != rewind.ActionExecute {
+				t.Errorf("audit = %+v", events)
+			}
+		})
+	}
+}
+
+func TestRunnerShutdownLeavesRunningThenReconciles(t *testing.T) {
+	store, tg, v := setup(t)
+	ex := &scripted{block: make(chan struct{})}
+	r := request(t, store, tg, v)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	rn := NewRunner(store, map[rewind.TargetKind]rewind.Executor{rewind.KindService: ex}, quiet)
+	go func() { defer close(done); rn.Run(ctx) }()
+	waitState(t, store, r.ID, rewind.StateRunning)
+	cancel()
+	<-done
+	got, _ := store.Request(context.Background(), r.ID)
+	if got.State != rewind.StateRunning || got.FinishedAt != nil {
+		t.Fatalf("after shutdown: %s, want running", got.State)
+	}
+
+	// The next start finds it running; the executor says the rollout is
+	// still going, so the runner follows it to its end.
+	ex2 := &scripted{reconcile: rewind.StateRunning}
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	go NewRunner(store, map[rewind.TargetKind]rewind.Executor{rewind.KindService: ex2}, quiet).Run(ctx2)
+	got = waitState(t, store, r.ID, rewind.StateSucceeded)
+	if ex2.calls.Load() != 0 || ex2.follows.Load() != 1 {
+		t.Errorf("after restart: %d executions, %d follows; want 0 and 1", ex2.calls.Load(), ex2.follows.Load())
+	}
+	if got.Outcome != "Checked after Rewind stopped during the rollback: followed to the end" {
+		t.Errorf("outcome = %q", got.Outcome)
+	}
+}
+
+func TestRunnerReconcilesFailure(t *testing.T) {
+	store, tg, v := setup(t)
+	r := request(t, store, tg, v)
+	if _, err := store.Move(context.Background(), r.ID, []rewind.State{rewind.StateApproved}, rewind.StateRunning, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	ex := &scripted{reconcile: rewind.StateFailed}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go NewRunner(store, map[rewind.TargetKind]rewind.Executor{rewind.KindService: ex}, quiet).Run(ctx)
+	got := waitState(t, store, r.ID, rewind.StateFailed)
+	if got.Outcome != "Checked after Rewind stopped during the rollback: found failed" {
+		t.Errorf("outcome = %q", got.Outcome)
+	}
+}
