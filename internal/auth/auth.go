@@ -11,9 +11,12 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
+// Cost is the bcrypt cost of new password hashes. Tests may lower it.
+var Cost = bcrypt.DefaultCost
+
 // HashPassword returns the bcrypt hash of pw.
 func HashPassword(pw string) (string, error) {
-	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), Cost)
 	return string(h), err
 }
 
