@@ -40,15 +40,7 @@ func (s *Server) renderNacosSettings(c echo.Context, status int, errMsg string) 
 // nacosDone audits a change of the Nacos servers and returns to their page,
 // or shows the page again with the error when the change was refused.
 func (s *Server) nacosDone(c echo.Context, err error, what string) error {
-	if err != nil {
-		if rewind.ErrorCode(err) == rewind.EINTERNAL {
-			return err
-		}
-		return s.renderNacosSettings(c, http.StatusUnprocessableEntity, rewind.ErrorMessage(err))
-	}
-	_ = s.store.AddAudit(c.Request().Context(), rewind.AuditEvent{Actor: currentUser(c).Username, Action: rewind.ActionSettingsChange, Outcome: "ok", Detail: what})
-	flash(c, 's', what)
-	return redirect(c, "/settings/nacos")
+	return s.settingsResult(c, err, what, rewind.KindConfig, "/settings/nacos", func(status int, msg string) error { return s.renderNacosSettings(c, status, msg) })
 }
 
 // nacosSave registers a Nacos server, or changes one when the form has its

@@ -53,19 +53,10 @@ func (s *Server) renderDatabaseSettings(c echo.Context, status int, v templates.
 // returns to their page, or shows the page again with the error (and the
 // form refilled, never with the connection string).
 func (s *Server) databaseSettingsDone(c echo.Context, err error, what string, form templates.DatabaseSettingsView) error {
-	if err != nil {
-		if rewind.ErrorCode(err) == rewind.EINTERNAL {
-			return err
-		}
-		form.Error = rewind.ErrorMessage(err)
-		return s.renderDatabaseSettings(c, http.StatusUnprocessableEntity, form)
-	}
-	if err := s.store.AddAudit(c.Request().Context(), rewind.AuditEvent{Actor: currentUser(c).Username, Action: rewind.ActionSettingsChange,
-		TargetKind: rewind.KindDatabase, Outcome: "ok", Detail: what}); err != nil {
-		return err
-	}
-	flash(c, 's', what)
-	return redirect(c, "/settings/databases")
+	return s.settingsResult(c, err, what, rewind.KindDatabase, "/settings/databases", func(status int, msg string) error {
+		form.Error = msg
+		return s.renderDatabaseSettings(c, status, form)
+	})
 }
 
 // databaseAdd registers a database. One that cannot be reached is still

@@ -52,15 +52,25 @@ func (s *Server) renderSettings(c echo.Context, status int, errMsg string) error
 // settingsDone audits a settings change and returns to the settings page, or
 // shows the page again with the error when the change was refused.
 func (s *Server) settingsDone(c echo.Context, err error, what string) error {
+	return s.settingsResult(c, err, what, "", "/settings", func(status int, msg string) error { return s.renderSettings(c, status, msg) })
+}
+
+// settingsResult ends a settings change: a refused change (err with a code
+// other than EINTERNAL) shows the form again through again; a done one is
+// audited, flashed, and the browser goes back to page.
+func (s *Server) settingsResult(c echo.Context, err error, what string, kind rewind.TargetKind, page string, again func(status int, msg string) error) error {
 	if err != nil {
 		if rewind.ErrorCode(err) == rewind.EINTERNAL {
 			return err
 		}
-		return s.renderSettings(c, http.StatusUnprocessableEntity, rewind.ErrorMessage(err))
+		return again(http.StatusUnprocessableEntity, rewind.ErrorMessage(err))
 	}
-	_ = s.store.AddAudit(c.Request().Context(), rewind.AuditEvent{Actor: currentUser(c).Username, Action: rewind.ActionSettingsChange, Outcome: "ok", Detail: what})
+	if err := s.store.AddAudit(c.Request().Context(), rewind.AuditEvent{Actor: currentUser(c).Username, Action: rewind.ActionSettingsChange,
+		TargetKind: kind, Outcome: "ok", Detail: what}); err != nil {
+		return err
+	}
 	flash(c, 's', what)
-	return redirect(c, "/settings")
+	return redirect(c, page)
 }
 
 func (s *Server) environmentSave(c echo.Context) error {
