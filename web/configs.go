@@ -114,18 +114,7 @@ func (s *Server) nacosState(n *rewind.NacosServer, env string) templates.NacosSe
 
 // configTarget loads the config named by the :id parameter.
 func (s *Server) configTarget(c echo.Context) (*rewind.Target, error) {
-	id, err := idParam(c, "id")
-	if err != nil {
-		return nil, err
-	}
-	t, err := s.store.Target(c.Request().Context(), id)
-	if err != nil {
-		return nil, err
-	}
-	if t.Kind != rewind.KindConfig {
-		return nil, rewind.Errorf(rewind.ENOTFOUND, "Config not found.")
-	}
-	return t, nil
+	return s.targetParam(c, rewind.KindConfig)
 }
 
 func configPath(t *rewind.Target) string { return "/configs/" + strconv.FormatInt(t.ID, 10) }

@@ -114,16 +114,9 @@ func connectionText(err error) (bool, string) {
 // ID), its registration and its environment.
 func (s *Server) databaseTarget(c echo.Context) (*rewind.Target, *rewind.Database, *rewind.Environment, error) {
 	ctx := c.Request().Context()
-	id, err := idParam(c, "id")
+	t, err := s.targetParam(c, rewind.KindDatabase)
 	if err != nil {
 		return nil, nil, nil, err
-	}
-	t, err := s.store.Target(ctx, id)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	if t.Kind != rewind.KindDatabase {
-		return nil, nil, nil, rewind.Errorf(rewind.ENOTFOUND, "Database not found.")
 	}
 	d, err := s.store.Database(ctx, t.OwnerID)
 	if err != nil {

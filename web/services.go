@@ -92,8 +92,8 @@ func (s *Server) servicesList(c echo.Context) error {
 	return s.render(c, http.StatusOK, s.meta(c, "Services", "services"), templates.ServicesPage(v))
 }
 
-// serviceTarget loads the service named by the :id parameter.
-func (s *Server) serviceTarget(c echo.Context) (*rewind.Target, error) {
+// targetParam loads the target of the given kind named by the :id parameter.
+func (s *Server) targetParam(c echo.Context, kind rewind.TargetKind) (*rewind.Target, error) {
 	id, err := idParam(c, "id")
 	if err != nil {
 		return nil, err
@@ -102,10 +102,15 @@ func (s *Server) serviceTarget(c echo.Context) (*rewind.Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	if t.Kind != rewind.KindService {
-		return nil, rewind.Errorf(rewind.ENOTFOUND, "Service not found.")
+	if t.Kind != kind {
+		return nil, rewind.Errorf(rewind.ENOTFOUND, "No %s with this ID.", kind)
 	}
 	return t, nil
+}
+
+// serviceTarget loads the service named by the :id parameter.
+func (s *Server) serviceTarget(c echo.Context) (*rewind.Target, error) {
+	return s.targetParam(c, rewind.KindService)
 }
 
 // serviceShow shows a service and a page of its versions.
