@@ -1632,7 +1632,7 @@ func ConfigRequestDetails(v *ConfigRequestView) templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 135, "<dl class=\"grid-2\"><dt>Action</dt><dd data-testid=\"config-action\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 135, "<dl class=\"details\"><dt>Action</dt><dd data-testid=\"config-action\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
