@@ -99,6 +99,9 @@ func (s *Server) require(min rewind.Role) echo.MiddlewareFunc {
 				if c.Request().Method == http.MethodGet && c.Request().Header.Get("HX-Request") == "" {
 					return c.Redirect(http.StatusSeeOther, "/login?next="+urlQueryEscape(c.Request().URL.RequestURI()))
 				}
+				if c.Request().Method != http.MethodGet {
+					return rewind.Errorf(rewind.EFORBIDDEN, "Log in first.")
+				}
 				return rewind.Errorf(rewind.EUNAUTHORIZED, "Log in first.")
 			}
 			if !u.Role.Allows(min) {

@@ -158,7 +158,7 @@ func TestStateChangesNeedRoleAndCSRF(t *testing.T) {
 		withCSRF bool
 		want     int
 	}{
-		{"", true, http.StatusUnauthorized},
+		{"", true, http.StatusForbidden},
 		{"vera", true, http.StatusForbidden},
 		{"otto", true, http.StatusForbidden},
 		{"adam", false, http.StatusForbidden},
