@@ -148,6 +148,10 @@ func (c *Client) Close() {
 	c.closed = true
 	c.mu.Unlock()
 	c.hc.CloseIdleConnections()
+	// Wait for an SDK call still running (one whose caller gave up waiting):
+	// closing the SDK client under it races inside the SDK.
+	c.callMu.Lock()
+	defer c.callMu.Unlock()
 	c.sdkMu.Lock()
 	defer c.sdkMu.Unlock()
 	for ns, cl := range c.sdk {

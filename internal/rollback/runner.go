@@ -35,6 +35,7 @@ type Runner struct {
 	wg        sync.WaitGroup
 	mu        sync.Mutex
 	running   map[int64]bool
+	started   time.Time // requests started before this are not followed by this runner
 }
 
 // NewRunner returns a runner using the given executors by target kind.
@@ -53,6 +54,7 @@ func (r *Runner) Wake() {
 // Run reconciles requests left running, then executes approved requests until
 // ctx ends; it then waits for running executions to record their state.
 func (r *Runner) Run(ctx context.Context) {
+	r.started = time.Now().UTC()
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
 	for {
@@ -166,6 +168,9 @@ func (r *Runner) reconcile(ctx context.Context) {
 		return
 	}
 	for _, req := range reqs {
+		if req.StartedAt != nil && req.StartedAt.After(r.started) {
+			continue // started by this runner (or a live peer), which follows it
+		}
 		t, err := r.store.Target(ctx, req.TargetID)
 		if err != nil {
 			continue
