@@ -22,8 +22,15 @@ test-deps: testenv ## install Chromium and start PostgreSQL/MariaDB when missing
 
 test: test-deps test-go ## prepare everything, then run all tests
 
+# Tests where a Nacos server goes down: nacos-sdk-go v2.3.2 races with itself
+# inside its reconnect loop (RpcClient.reconnect vs notifyConnectionEvent and
+# Request), which the race detector reports at random. They run without -race;
+# everything else runs with it.
+SDK_RACY := ^(TestFailingServers|TestNacosServerFailureShownEverywhere)$$
+
 test-go: ## run all tests (expects test-deps)
-	$(GO) test -race -timeout 45m -p 2 ./...
+	$(GO) test -race -timeout 45m -p 2 -skip '$(SDK_RACY)' ./...
+	$(GO) test -timeout 10m -run '$(SDK_RACY)' ./internal/configs ./web
 
 generate: ## regenerate templ output
 	$(GO) tool templ generate -path templates
