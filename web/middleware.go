@@ -29,7 +29,7 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 			user = u.Username
 		}
 		s.log.Info("request", "method", c.Request().Method, "path", c.Request().URL.Path,
-			"status", c.Response().Status, "duration", time.Since(start).Round(time.Microsecond), "user", user)
+			"status", c.Response().Status, "ms", float64(time.Since(start).Microseconds())/1000, "user", user)
 		return nil
 	}
 }

@@ -24,5 +24,13 @@ func openStore(ctx context.Context, dataDir string) (*sqlite.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return sqlite.Open(ctx, filepath.Join(dataDir, "rewind.db"), box)
+	path := filepath.Join(dataDir, "rewind.db")
+	// The store holds password hashes and sealed credentials: only Rewind's
+	// user may read it (SQLite gives its -wal and -shm files the same mode).
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create store: %w", err)
+	}
+	f.Close()
+	return sqlite.Open(ctx, path, box)
 }
