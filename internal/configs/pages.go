@@ -3,6 +3,7 @@ package configs
 import (
 	"context"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -188,6 +189,14 @@ func mergeVersions(key nacos.ConfigKey, stored []*rewind.Version) []rewind.Confi
 		}
 		out = append(out, cv)
 	}
+	// Nacos history has whole seconds: changes within one second keep the
+	// order Rewind recorded them in, newest first.
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].At.Equal(out[j].At) {
+			return out[i].At.After(out[j].At)
+		}
+		return out[i].Number > out[j].Number
+	})
 	return out
 }
 
