@@ -91,15 +91,7 @@ func (s *Server) databaseAdd(c echo.Context) error {
 // database, such as after a password change.
 func (s *Server) databaseReplaceDSN(c echo.Context) error {
 	ctx := c.Request().Context()
-	backend, err := s.databases()
-	if err != nil {
-		return err
-	}
-	id, err := idParam(c, "id")
-	if err != nil {
-		return err
-	}
-	d, err := s.store.Database(ctx, id)
+	backend, d, err := s.storedDatabase(c)
 	if err != nil {
 		return err
 	}
@@ -139,15 +131,7 @@ func (s *Server) databaseTest(c echo.Context) error {
 // databaseTestStored connects to a registered database now.
 func (s *Server) databaseTestStored(c echo.Context) error {
 	ctx := c.Request().Context()
-	backend, err := s.databases()
-	if err != nil {
-		return err
-	}
-	id, err := idParam(c, "id")
-	if err != nil {
-		return err
-	}
-	d, err := s.store.Database(ctx, id)
+	backend, d, err := s.storedDatabase(c)
 	if err != nil {
 		return err
 	}
@@ -159,24 +143,34 @@ func (s *Server) databaseTestStored(c echo.Context) error {
 // databaseDelete removes a database that has no recorded change.
 func (s *Server) databaseDelete(c echo.Context) error {
 	ctx := c.Request().Context()
-	backend, err := s.databases()
-	if err != nil {
-		return err
-	}
-	id, err := idParam(c, "id")
-	if err != nil {
-		return err
-	}
-	d, err := s.store.Database(ctx, id)
+	backend, d, err := s.storedDatabase(c)
 	if err != nil {
 		return err
 	}
 	if d.FromConfig {
 		return s.databaseSettingsDone(c, rewind.Errorf(rewind.EINVALID, "Database %s is declared in the config file; remove it there.", d.Name), "", templates.DatabaseSettingsView{})
 	}
-	if err := s.store.DeleteDatabase(ctx, id); err != nil {
+	if err := s.store.DeleteDatabase(ctx, d.ID); err != nil {
 		return s.databaseSettingsDone(c, err, "", templates.DatabaseSettingsView{})
 	}
-	backend.Forget(id)
+	backend.Forget(d.ID)
 	return s.databaseSettingsDone(c, nil, "Database "+d.Name+" removed.", templates.DatabaseSettingsView{})
+}
+
+// storedDatabase loads the registered database named by the :id parameter
+// and the backend that serves it.
+func (s *Server) storedDatabase(c echo.Context) (DatabaseBackend, *rewind.Database, error) {
+	backend, err := s.databases()
+	if err != nil {
+		return nil, nil, err
+	}
+	id, err := idParam(c, "id")
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := s.store.Database(c.Request().Context(), id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return backend, d, nil
 }
