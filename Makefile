@@ -29,8 +29,8 @@ test: test-deps test-go ## prepare everything, then run all tests
 SDK_RACY := ^(TestFailingServers|TestNacosServerFailureShownEverywhere)$$
 
 test-go: ## run all tests (expects test-deps)
-	$(GO) test -race -timeout 45m -p 2 -skip '$(SDK_RACY)' ./...
-	$(GO) test -timeout 10m -run '$(SDK_RACY)' ./internal/configs ./web
+	$(GO) test -count=1 -race -timeout 45m -p 2 -skip '$(SDK_RACY)' ./...
+	$(GO) test -count=1 -timeout 10m -run '$(SDK_RACY)' ./internal/configs ./web
 
 generate: ## regenerate templ output
 	$(GO) tool templ generate -path templates
