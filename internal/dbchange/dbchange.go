@@ -264,6 +264,14 @@ func (s *Service) Preview(ctx context.Context, d *rewind.Database, sql string) (
 	opts.StatementTimeout = min(opts.StatementTimeout, maxPreviewTimeout)
 	res, err := db.Preview(ctx, stmts, opts)
 	out := results(res)
+	for i := range out {
+		// A preview needs no approval, so it must not become a way to read
+		// data: it says how many rows a statement returns, not which.
+		if out[i].Columns != nil || out[i].Rows != nil {
+			out[i].Columns, out[i].Rows, out[i].RowsTruncated = nil, nil, false
+			out[i].Note = strings.TrimSpace(out[i].Note + " Returned rows are shown once the change is approved and run.")
+		}
+	}
 	if err != nil {
 		return out, statementError(err, out)
 	}

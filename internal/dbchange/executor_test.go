@@ -283,6 +283,9 @@ func TestPreview(t *testing.T) {
 				if r.Status != "previewed" {
 					t.Errorf("statement %d: %s", r.Index+1, r.Status)
 				}
+				if len(r.Rows) != 0 || len(r.Columns) != 0 {
+					t.Errorf("statement %d: the preview shows returned rows %v", r.Index+1, r.Rows)
+				}
 			}
 			if want := []int64{2, 1, 2, 3}; !reflect.DeepEqual(got, want) {
 				t.Errorf("rows affected = %v, want %v", got, want)
