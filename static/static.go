@@ -111,12 +111,6 @@ func URL(name string) string {
 	return Prefix + name
 }
 
-// Has reports whether a file with the given short name is embedded.
-func Has(name string) bool {
-	_, ok := assets.byName[name]
-	return ok
-}
-
 // Handler serves the embedded files at their content-hash URLs (the full
 // request path, Prefix included) with a one-year immutable cache lifetime.
 // Any other path is 404; methods other than GET and HEAD are 405.

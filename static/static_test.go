@@ -38,9 +38,6 @@ func TestURL(t *testing.T) {
 			if got := URL(tt.name); got != want {
 				t.Errorf("URL(%q) = %q, want %q", tt.name, got, want)
 			}
-			if !Has(tt.name) {
-				t.Errorf("Has(%q) = false, want true", tt.name)
-			}
 		})
 	}
 }
@@ -48,9 +45,6 @@ func TestURL(t *testing.T) {
 func TestURLUnknownName(t *testing.T) {
 	if got, want := URL("nope.css"), "/static/nope.css"; got != want {
 		t.Errorf("URL(unknown) = %q, want %q", got, want)
-	}
-	if Has("nope.css") {
-		t.Error("Has(unknown) = true, want false")
 	}
 }
 
