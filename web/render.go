@@ -36,12 +36,15 @@ func (s *Server) meta(c echo.Context, title, active string) templates.PageMeta {
 		m.User = &templates.UserView{Username: u.Username, Role: string(u.Role)}
 	}
 	if sess := session(c); sess != nil {
-		for _, f := range sess.Flashes() {
+		flashes := sess.Flashes()
+		for _, f := range flashes {
 			if fl, ok := f.(string); ok && len(fl) > 2 {
 				m.Flash = append(m.Flash, templates.Flash{Kind: map[byte]string{'s': templates.FlashSuccess, 'e': templates.FlashError}[fl[0]], Text: fl[2:]})
 			}
 		}
-		_ = sess.Save(c.Request(), c.Response())
+		if len(flashes) > 0 {
+			_ = sess.Save(c.Request(), c.Response()) // they are shown once
+		}
 	}
 	return m
 }
