@@ -219,6 +219,8 @@ type run struct {
 	lex     lexState // the lexing settings as pinned
 	// unprovable says, per statement, why it may act outside a transaction.
 	unprovable []string
+	// storedFunctions counts a MySQL server's stored functions, -1 until read.
+	storedFunctions int
 
 	autoIncStep, autoIncLockMode int64
 }
@@ -275,7 +277,7 @@ func (d *DB) start(ctx context.Context, stmts []Statement, opts Options, preview
 	if err != nil {
 		return nil, err
 	}
-	r := &run{d: d, conn: conn, opts: opts.withDefaults(preview), plans: ps, preview: preview, meta: map[TableName]*tableMeta{}}
+	r := &run{d: d, conn: conn, opts: opts.withDefaults(preview), plans: ps, preview: preview, meta: map[TableName]*tableMeta{}, storedFunctions: -1}
 	r.results = make([]StatementResult, len(ps))
 	for i, p := range ps {
 		r.results[i] = StatementResult{Index: i, SQL: p.sql, Kind: p.kind, Status: StatusNotRun}
@@ -380,12 +382,18 @@ func (r *run) notProvable(ctx context.Context, p *plan) (string, error) {
 		if name := mysqlImpure(p.calls); name != "" {
 			return "it calls " + name + ", which is not a built-in function known to act on nothing else", nil
 		}
+		if view, err := r.mysqlViewWithFunctions(ctx, p); err != nil || view != "" {
+			return "it names view " + view + ", which may call stored functions, and the database has some", err
+		}
 		if p.kind == KindInsert || p.kind == KindUpdate || p.kind == KindDelete {
 			return r.mysqlNonTransactional(ctx, p)
 		}
 	case Postgres:
 		if reason, err := r.pgCalls(ctx, p); reason != "" || err != nil {
 			return reason, err
+		}
+		if fn, err := r.pgIndirectFunction(ctx, p); err != nil || fn != "" {
+			return "it reads a view, or writes a table with column defaults, that calls " + fn + ", a function defined in the database", err
 		}
 		if p.kind == KindInsert || p.kind == KindUpdate || p.kind == KindDelete || p.verb == "MERGE" {
 			return r.pgWrittenTable(ctx, p)
@@ -444,6 +452,46 @@ func (r *run) pgFunctions(ctx context.Context, p *plan) (user, volatile string, 
 		return "", "", fmt.Errorf("look up functions: %w", err)
 	}
 	return user, volatile, nil
+}
+
+// pgIndirectFunction returns a function defined in the database that the
+// statement calls without naming it: through a view it names (and the
+// views that view reads), or through the column defaults of the table it writes. Built-ins are
+// pinned and have no dependency rows, so every hit is user-defined.
+func (r *run) pgIndirectFunction(ctx context.Context, p *plan) (string, error) {
+	parts, err := splitTokens(Postgres, p.sql)
+	if err != nil || len(parts) != 1 {
+		return "", fmt.Errorf("read statement: %v", err)
+	}
+	a := &analyzer{engine: Postgres, src: p.sql, toks: parts[0]}
+	var names []string
+	for i := range a.toks {
+		if part, ok := a.identPart(i); ok {
+			names = append(names, part)
+		}
+	}
+	written := ""
+	if p.hasTable && (p.kind == KindInsert || p.kind == KindUpdate) {
+		written = quoteTable(Postgres, p.table)
+	}
+	var fn string
+	err = r.conn.QueryRowContext(ctx, `WITH RECURSIVE views(oid) AS (SELECT c.oid FROM pg_class c WHERE c.relname = ANY($1::text[]) AND c.relkind IN ('v', 'm')
+			UNION SELECT d.refobjid FROM views v JOIN pg_rewrite w ON w.ev_class = v.oid
+				JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = w.oid AND d.refclassid = 'pg_class'::regclass
+				JOIN pg_class c2 ON c2.oid = d.refobjid AND c2.relkind IN ('v', 'm')),
+		fns AS (SELECT d.refobjid FROM pg_rewrite w JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = w.oid
+				AND d.refclassid = 'pg_proc'::regclass WHERE w.ev_class IN (SELECT oid FROM views)
+			UNION SELECT d.refobjid FROM pg_attrdef ad JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid
+				AND d.refclassid = 'pg_proc'::regclass WHERE $2 <> '' AND ad.adrelid = to_regclass(NULLIF($2, '')))
+		SELECT n.nspname || '.' || p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+		WHERE p.oid IN (SELECT refobjid FROM fns) ORDER BY 1 LIMIT 1`, names, written).Scan(&fn)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("look up functions of views and defaults: %w", err)
+	}
+	return fn, nil
 }
 
 // pgSequenceNote says, for an INSERT into a table whose columns take

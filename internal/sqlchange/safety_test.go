@@ -78,12 +78,17 @@ func safetyTarget(t *testing.T, engine Engine) (*testTarget, string) {
 			"CREATE FUNCTION leak() RETURNS text IMMUTABLE LANGUAGE sql AS $$ SELECT pw FROM secrets LIMIT 1 $$",
 			"CREATE FUNCTION write_item() RETURNS int LANGUAGE sql AS $$ INSERT INTO items (region, id) VALUES ('fn', 1) RETURNING 1 $$",
 			"CREATE PROCEDURE add_item() LANGUAGE sql AS $$ INSERT INTO items (region, id) VALUES ('proc', 1) $$",
-			"CREATE FUNCTION flip() RETURNS text LANGUAGE sql AS $$ SELECT set_config('standard_conforming_strings', 'off', false) $$")
+			"CREATE FUNCTION flip() RETURNS text LANGUAGE sql AS $$ SELECT set_config('standard_conforming_strings', 'off', false) $$",
+			"CREATE VIEW leaky AS SELECT leak() AS pw",
+			"CREATE VIEW writing AS SELECT write_item() AS n",
+			"CREATE VIEW leaky2 AS SELECT * FROM leaky")
 	case MySQL:
 		tt.exec(t, "CREATE TABLE log (n INT) ENGINE=MyISAM", "CREATE SEQUENCE seq",
 			"CREATE FUNCTION g() RETURNS INT DETERMINISTIC MODIFIES SQL DATA BEGIN INSERT INTO log VALUES (2); RETURN 2; END",
 			"CREATE FUNCTION h() RETURNS VARCHAR(60) DETERMINISTIC READS SQL DATA RETURN (SELECT pw FROM secrets LIMIT 1)",
-			"CREATE PROCEDURE p() BEGIN INSERT INTO log VALUES (3); COMMIT; END")
+			"CREATE PROCEDURE p() BEGIN INSERT INTO log VALUES (3); COMMIT; END",
+			// Creating the view runs g() once; preparing a read of it would again.
+			"CREATE VIEW fv AS SELECT extractvalue('<a>1</a>', concat('/a', IF(g() > 0, '', ''))) AS x")
 	}
 	return tt, secret
 }
@@ -164,6 +169,9 @@ var safetyCases = map[Engine][]safetyCase{
 		{name: "set_config of lexing", sql: "SELECT set_config('standard_conforming_strings', 'off', false)", refused: true},
 		{name: "transaction control", sql: "COMMIT", refused: true},
 		{name: "cast error shows data", sql: "SELECT leak()::int"},
+		{name: "cast error through a view", sql: "SELECT pw::int FROM leaky"},
+		{name: "view that writes", sql: "SELECT * FROM writing"},
+		{name: "cast error through nested views", sql: "SELECT pw::int FROM leaky2"},
 		{name: "cast error in a condition", sql: "SELECT 1 FROM items WHERE CAST(leak() AS int) = 1"},
 		{name: "cast error of a subquery", sql: "SELECT (SELECT pw FROM secrets)::int"},
 		{name: "pg_read_file", sql: "SELECT pg_read_file('/etc/hostname')"},
@@ -186,6 +194,8 @@ var safetyCases = map[Engine][]safetyCase{
 		{name: "CREATE USER", sql: "CREATE USER 'rewind_evil'@'%' IDENTIFIED BY 'x'"},
 		{name: "stored function that writes, folded while preparing", sql: "SELECT extractvalue(1, concat(0x7e, g()))"},
 		{name: "stored function in WHERE", sql: "SELECT * FROM items WHERE id = g()"},
+		{name: "view that calls a stored function", sql: "SELECT * FROM fv"},
+		{name: "view in a subquery", sql: "UPDATE items SET name = (SELECT x FROM fv) WHERE id = 1"},
 		{name: "CALL with COMMIT", sql: "CALL p()"},
 		{name: "executable comment", sql: "SELECT 1 /*! , (SELECT pw FROM secrets) */", refused: true},
 		{name: "MariaDB executable comment", sql: "/*M!100000 DROP TABLE items */", refused: true},
@@ -468,6 +478,8 @@ func TestNotProvableRunsOneByOne(t *testing.T) {
 	}{
 		{Postgres, "SELECT nextval('seq'); DELETE FROM items WHERE region = 'us'; DELETE FROM nowhere", "nextval"},
 		{Postgres, "SELECT write_item(); DELETE FROM items WHERE region = 'us'; DELETE FROM nowhere", "public.write_item"},
+		{Postgres, "SELECT * FROM writing; DELETE FROM items WHERE region = 'us'; DELETE FROM nowhere", "view"},
+		{MySQL, "SELECT * FROM fv; DELETE FROM items WHERE region = 'us'; DELETE FROM nowhere", "view"},
 		{MySQL, "SELECT g(); DELETE FROM items WHERE region = 'us'; DELETE FROM nowhere", "calls g"},
 		{MySQL, "SELECT NEXTVAL(seq); DELETE FROM items WHERE region = 'us'; DELETE FROM nowhere", "sequence"},
 		{MySQL, "INSERT INTO log VALUES (9); DELETE FROM items WHERE region = 'us'; DELETE FROM nowhere", "MyISAM"},
