@@ -93,9 +93,14 @@ func (a *analyzer) calls() []string {
 		}
 		if j > 0 {
 			switch a.word(j - 1) {
-			case "INTO", "TABLE", "REFERENCES", "INDEX", "KEY", "UNIQUE", "CONSTRAINT", "EXISTS", "VIEW", "UPDATE", "ON", "TRIGGER", "TYPE":
+			case "INTO", "TABLE", "REFERENCES", "INDEX", "KEY", "UNIQUE", "CONSTRAINT", "EXISTS", "VIEW", "TYPE":
 				// a table, index or constraint name and its column list
 				continue
+			case "ON":
+				if a.word(0) == "CREATE" {
+					// CREATE INDEX i ON t (a)
+					continue
+				}
 			}
 			if a.word(j-1) == "AS" && j >= 2 && a.depth[j-1] == 0 {
 				// a CTE or alias with a column list: WITH x AS (...), t AS x (a, b)

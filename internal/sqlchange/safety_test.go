@@ -556,3 +556,75 @@ func tableExists(t *testing.T, tt *testTarget, name string) bool {
 	}
 	return n > 0
 }
+
+// TestMariaDBPrepareRunsFoldedFunctions records the engine behaviour the
+// MySQL preview is built around: a server-side prepare (the driver's
+// PrepareContext is a real COM_STMT_PREPARE: interpolateParams is off) runs
+// nothing in a WHERE clause, but folds constant expressions, and so runs a
+// DETERMINISTIC stored function, while preparing. If this test starts to
+// fail, MariaDB changed and the allow-list of functions can be revisited.
+func TestMariaDBPrepareRunsFoldedFunctions(t *testing.T) {
+	ctx := context.Background()
+	tt, _ := safetyTarget(t, MySQL)
+	conn, err := tt.db.db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	logRows := func() int {
+		var n int
+		if err := tt.raw.QueryRow("SELECT COUNT(*) FROM log").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	start := logRows()
+	for _, q := range []string{"SELECT * FROM items WHERE id = g()", "SELECT * FROM items WHERE id = (SELECT g())", "UPDATE items SET name = 'x' WHERE id = g()"} {
+		stmt, err := conn.PrepareContext(ctx, q)
+		if err != nil {
+			t.Fatalf("prepare %q: %v", q, err)
+		}
+		stmt.Close()
+	}
+	if got := logRows(); got != start {
+		t.Errorf("preparing statements with g() in WHERE wrote %d rows", got-start)
+	}
+	_, err = conn.PrepareContext(ctx, "SELECT extractvalue(1, concat(0x7e, g()))")
+	if err == nil || !strings.Contains(err.Error(), "~2") || logRows() != start+1 {
+		t.Errorf("got %v and %d new log rows; MariaDB no longer folds stored functions while preparing", err, logRows()-start)
+	}
+}
+
+func TestCallsAndRules(t *testing.T) {
+	tests := []struct {
+		engine      Engine
+		sql         string
+		calls       string
+		notProvable bool
+	}{
+		{MySQL, "INSERT INTO items (region, id) VALUES ('a', 1)", "", false},
+		{MySQL, "UPDATE items SET name = CONCAT(name, 'x') WHERE id IN (1, 2)", "CONCAT", false},
+		{MySQL, "SELECT * FROM t JOIN u ON SLEEP(1) = 0", "SLEEP", false},
+		{MySQL, "SELECT db.f(1)", "db.f", false},
+		{MySQL, "CREATE TABLE t (a DECIMAL(10,2), KEY k (a))", "", true},
+		{MySQL, "SELECT 1 INTO @x", "", true},
+		{MySQL, "SET GLOBAL max_connections = 10", "", true},
+		{MySQL, "SET @@GLOBAL.max_connections = 10", "", true},
+		{MySQL, "SELECT NEXT VALUE FOR s", "", true},
+		{Postgres, "WITH x (a) AS (SELECT 1) SELECT now() FROM x", "now", false},
+		{Postgres, "INSERT INTO t (a) SELECT nextval('s')", "nextval", false},
+		{Postgres, "COPY t TO STDOUT", "", true},
+		{Postgres, "MERGE INTO t USING u ON t.a = u.a WHEN MATCHED THEN DELETE", "", true},
+		{SQLite, "PRAGMA foreign_keys = ON", "", true},
+	}
+	for _, tc := range tests {
+		parts, err := splitTokens(tc.engine, tc.sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := analyze(tc.engine, tc.sql, parts[0])
+		if got := strings.Join(p.calls, ","); got != tc.calls || (p.notProvable != "") != tc.notProvable {
+			t.Errorf("%s %q: got calls %q, not provable %q; want %q, %v", tc.engine, tc.sql, got, p.notProvable, tc.calls, tc.notProvable)
+		}
+	}
+}
