@@ -83,7 +83,8 @@ func (a *analyzer) calls() []string {
 		if !a.punct(i+1, "(") || (t.kind != tokWord && t.kind != tokIdent) {
 			continue
 		}
-		if t.kind == tokWord && notCalls[t.val] {
+		if t.kind == tokWord && notCalls[t.val] && (i == 0 || !a.punct(i-1, ".")) {
+			// A keyword or type name; db.left(...) is a stored function, though.
 			continue
 		}
 		// Walk back over a qualified name to what comes before it.
@@ -109,7 +110,8 @@ func (a *analyzer) calls() []string {
 		}
 		// A CTE name with a column list: WITH x (a, b) AS (...).
 		if a.word(j-1) == "WITH" || a.word(j-1) == "RECURSIVE" || (j > 0 && a.punct(j-1, ",") && a.word(0) == "WITH" && a.depth[j-1] == 0) {
-			if k := a.closing(i + 1); k > 0 && a.word(k+1) == "AS" {
+			// ... AS ( or AS [NOT] MATERIALIZED (, unlike a select item f() AS y.
+			if k := a.closing(i + 1); k > 0 && a.word(k+1) == "AS" && (a.punct(k+2, "(") || a.word(k+2) == "MATERIALIZED" || a.word(k+2) == "NOT") {
 				continue
 			}
 		}
