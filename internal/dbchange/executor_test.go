@@ -370,3 +370,32 @@ func TestStateIsCached(t *testing.T) {
 		t.Errorf("after Forget: %v", err)
 	}
 }
+
+// TestOutcomeSaysWhatMayHaveTakenEffect: the outcome of a failed change is
+// the truth: a statement that failed outside a transaction may have done
+// part of its work, and a rolled-back INSERT's sequence values stay taken.
+func TestOutcomeSaysWhatMayHaveTakenEffect(t *testing.T) {
+	f := newFixture(t, rewind.EngineMySQL, Options{})
+	_, outcome, err := f.run(t, rewind.SQLRequest{Kind: rewind.SQLKindChange, SQL: `INSERT INTO events (note) VALUES ('x');
+CREATE TABLE extra (id INT PRIMARY KEY);
+CREATE TABLE extra (id INT PRIMARY KEY)`})
+	if err == nil {
+		t.Fatalf("Execute succeeded: %s", outcome)
+	}
+	for _, want := range []string{"Statement 3 of 3 failed:", "Statements 1–2 ran one by one", "Statement 3 may have taken effect in part"} {
+		if !strings.Contains(outcome, want) {
+			t.Errorf("outcome %q lacks %q", outcome, want)
+		}
+	}
+
+	f = newFixture(t, rewind.EnginePostgres, Options{})
+	_, outcome, err = f.run(t, rewind.SQLRequest{Kind: rewind.SQLKindChange, SQL: "INSERT INTO events (note) VALUES ('x'); DELETE FROM nosuch"})
+	if err == nil {
+		t.Fatalf("Execute succeeded: %s", outcome)
+	}
+	for _, want := range []string{"nothing was changed", "sequence values its INSERTs took stay taken"} {
+		if !strings.Contains(outcome, want) {
+			t.Errorf("outcome %q lacks %q", outcome, want)
+		}
+	}
+}
