@@ -128,6 +128,8 @@ type ChangeFormView struct {
 	Error         string
 	Syntax        *SyntaxErrorView
 	Blocked       string // why the form cannot be sent now
+	// Preview is the preview made on submitting, shown when it failed.
+	Preview *PreviewView
 }
 
 // Action is where the form posts.
@@ -140,13 +142,33 @@ func (v ChangeFormView) Action() string {
 
 // PreviewView is the result of a preview.
 type PreviewView struct {
-	Results      []rewind.SQLStatementResult
-	Error        string
-	Syntax       *SyntaxErrorView
-	WriteRows    int64 // rows the UPDATE and DELETE statements touch
-	BoundRows    int
-	OverBound    bool
-	NotPreviewed int
+	Results []rewind.SQLStatementResult
+	// Transactional says the change will run in one transaction; else
+	// NotTransactionalReason says why not.
+	Transactional          bool
+	NotTransactionalReason string
+	Error                  string // the preview as a whole could not run
+	Syntax                 *SyntaxErrorView
+	WriteRows              int64 // estimated rows the UPDATE and DELETE statements touch
+	BoundRows              int
+	OverBound              bool
+	NotPreviewed           int
+}
+
+// FailedCount is the number of statements the database refused.
+func (v PreviewView) FailedCount() int {
+	n := 0
+	for _, r := range v.Results {
+		if r.Status == rewind.SQLStatusFailed {
+			n++
+		}
+	}
+	return n
+}
+
+// Failed says the preview failed: a statement was refused, or it could not run.
+func (v PreviewView) Failed() bool {
+	return v.Error != "" || v.Syntax != nil || v.FailedCount() > 0
 }
 
 // ChangeView is a SQL change or rollback on its request page: the SQL,
@@ -172,6 +194,10 @@ type ChangeView struct {
 	Statements []rewind.SQLStatement
 	SplitError string
 	CanPreview bool
+	// PreviewFailed says the request was submitted with a failing
+	// preview; PreviewErrors are what that preview found.
+	PreviewFailed bool
+	PreviewErrors []string
 
 	Execution *rewind.SQLExecution // nil until the SQL ran
 	Version   *rewind.Version

@@ -196,6 +196,9 @@ type RequestItem struct {
 	To     *rewind.Version
 	Diff   *diff.Result
 	SQL    string // the start of the SQL of a request on a database
+	// SQLPreviewErrors are, for SQL submitted with a failing preview, what
+	// the preview found.
+	SQLPreviewErrors []string
 }
 
 // ApprovalsView is the approver's inbox and the user's own open requests.

@@ -128,13 +128,19 @@ func (s *Server) changeCreate(c echo.Context) error {
 	if err := p.Validate(); err != nil {
 		return fail(http.StatusUnprocessableEntity, rewind.ErrorMessage(err))
 	}
+	if stop, err := s.previewOnSubmit(c, backend, d, v.SQL, &v, &p); stop || err != nil {
+		if err != nil {
+			return err
+		}
+		return fail(http.StatusUnprocessableEntity, "The preview failed: correct the SQL, or tick “Submit anyway” to submit it as it is.")
+	}
 	payload, err := p.Encode()
 	if err != nil {
 		return err
 	}
 	r := &rewind.RollbackRequest{TargetID: t.ID, Requester: u.Username, Reason: reason, RequiredApprovals: env.RequiredApprovals, Payload: payload}
 	ev := rewind.AuditEvent{Actor: u.Username, Action: rewind.ActionRequest, Environment: env.Name, TargetKind: t.Kind, Target: t.Label(),
-		Outcome: "ok", Detail: "SQL change: " + statementSummary(stmts) + ": " + reason}
+		Outcome: "ok", Detail: "SQL change: " + statementSummary(stmts) + previewMark(p) + ": " + reason}
 	if err := s.store.CreateRequest(ctx, r, ev); err != nil {
 		if rewind.ErrorCode(err) == rewind.ECONFLICT {
 			return fail(http.StatusConflict, rewind.ErrorMessage(err))
@@ -169,8 +175,81 @@ func statementSummary(stmts []rewind.SQLStatement) string {
 	return fmt.Sprintf("%d %s (%s)", len(stmts), noun, strings.Join(parts, ", "))
 }
 
-// changePreview runs SQL in a transaction that is always rolled back and
-// shows each statement's rows affected. The SQL comes from the form, from a
+// previewOnSubmit previews SQL as it is submitted. When the preview fails
+// (a statement is refused, or the preview cannot run) the form shows it and
+// stop is true, unless the requester ticked "Submit anyway": then the
+// request p is marked as submitted with a failing preview, with what the
+// preview found, for the approvers.
+func (s *Server) previewOnSubmit(c echo.Context, backend DatabaseBackend, d *rewind.Database, sql string, v *templates.ChangeFormView, p *rewind.SQLRequest) (stop bool, err error) {
+	pv, errs, err := s.preview(c.Request().Context(), backend, d, sql)
+	if err != nil {
+		return false, err
+	}
+	if len(errs) == 0 {
+		return false, nil
+	}
+	if c.FormValue("submit_with_failing_preview") == "1" {
+		p.PreviewFailed, p.PreviewErrors = true, errs
+		return false, nil
+	}
+	v.Preview = &pv
+	return true, nil
+}
+
+// preview previews sql on d for a page, and lists what makes it fail.
+func (s *Server) preview(ctx context.Context, backend DatabaseBackend, d *rewind.Database, sql string) (templates.PreviewView, []string, error) {
+	v := templates.PreviewView{}
+	v.BoundRows, _ = backend.SavedRowsBound()
+	pv, err := backend.Preview(ctx, d, sql)
+	var se *rewind.SQLSyntaxError
+	switch {
+	case errors.As(err, &se):
+		v.Syntax = templates.NewSyntaxErrorView("sql", sql, se)
+		return v, []string{"The SQL cannot be split into statements: " + v.Syntax.Text()}, nil
+	case err != nil && rewind.ErrorCode(err) == rewind.EINTERNAL:
+		return v, nil, err
+	case err != nil:
+		v.Error = rewind.ErrorMessage(err)
+		return v, []string{"The preview could not run: " + v.Error}, nil
+	}
+	v.Results, v.Transactional, v.NotTransactionalReason = pv.Results, pv.Transactional, pv.NotTransactionalReason
+	for _, r := range pv.Results {
+		switch {
+		case r.Status == "not previewed":
+			v.NotPreviewed++
+		case r.HasEstimate && (r.Kind == "UPDATE" || r.Kind == "DELETE"):
+			v.WriteRows += r.Estimated
+		}
+	}
+	v.OverBound = v.WriteRows > int64(v.BoundRows)
+	return v, pv.Errors(), nil
+}
+
+// previewMark is what the audit trail adds for SQL submitted with a
+// failing preview.
+func previewMark(p rewind.SQLRequest) string {
+	if p.PreviewFailed {
+		return " (submitted with a failing preview)"
+	}
+	return ""
+}
+
+// sqlPreviewErrors are, for SQL submitted with a failing preview, what the
+// preview found.
+func sqlPreviewErrors(r *rewind.RollbackRequest) []string {
+	p, err := rewind.ParseSQLRequest(r.Payload)
+	if err != nil || !p.PreviewFailed {
+		return nil
+	}
+	if len(p.PreviewErrors) == 0 {
+		return []string{"The preview failed."}
+	}
+	return p.PreviewErrors
+}
+
+// changePreview checks SQL against the database without running any of it
+// and shows per statement what the database said, its estimated rows and
+// whether its rows will be saved. The SQL comes from the form, from a
 // stored request (request), or is the generated rollback of a version
 // (use_generated with version).
 func (s *Server) changePreview(c echo.Context) error {
@@ -206,28 +285,10 @@ func (s *Server) changePreview(c echo.Context) error {
 		}
 		sql = ex.RollbackSQL
 	}
-	v := templates.PreviewView{}
-	v.BoundRows, _ = backend.SavedRowsBound()
-	results, err := backend.Preview(ctx, d, sql)
-	var se *rewind.SQLSyntaxError
-	switch {
-	case errors.As(err, &se):
-		v.Syntax = templates.NewSyntaxErrorView("sql", sql, se)
-	case err != nil && rewind.ErrorCode(err) == rewind.EINTERNAL:
+	v, _, err := s.preview(ctx, backend, d, sql)
+	if err != nil {
 		return err
-	case err != nil:
-		v.Error = rewind.ErrorMessage(err)
 	}
-	v.Results = results
-	for _, r := range results {
-		switch {
-		case r.Status == "not previewed":
-			v.NotPreviewed++
-		case r.Kind == "UPDATE" || r.Kind == "DELETE":
-			v.WriteRows += r.RowsAffected
-		}
-	}
-	v.OverBound = v.WriteRows > int64(v.BoundRows)
 	return s.render(c, http.StatusOK, s.meta(c, "Preview", "databases"), templates.PreviewResult(v))
 }
 
@@ -363,6 +424,12 @@ func (s *Server) sqlRollbackCreate(c echo.Context) error {
 	if err := p.Validate(); err != nil {
 		return fail(http.StatusUnprocessableEntity, rewind.ErrorMessage(err))
 	}
+	if stop, err := s.previewOnSubmit(c, backend, d, sql, &v, &p); stop || err != nil {
+		if err != nil {
+			return err
+		}
+		return fail(http.StatusUnprocessableEntity, "The preview failed: correct the rollback SQL, or tick “Submit anyway” to submit it as it is.")
+	}
 	payload, err := p.Encode()
 	if err != nil {
 		return err
@@ -373,7 +440,7 @@ func (s *Server) sqlRollbackCreate(c echo.Context) error {
 	}
 	r := &rewind.RollbackRequest{TargetID: t.ID, Requester: u.Username, Reason: reason, RequiredApprovals: env.RequiredApprovals, Payload: payload}
 	ev := rewind.AuditEvent{Actor: u.Username, Action: rewind.ActionRequest, Environment: env.Name, TargetKind: t.Kind, Target: t.Label(), Outcome: "ok",
-		Detail: fmt.Sprintf("SQL rollback of version %d (request #%d), %s: %s: %s", ver.Number, ex.RequestID, how, statementSummary(stmts), reason)}
+		Detail: fmt.Sprintf("SQL rollback of version %d (request #%d), %s: %s%s: %s", ver.Number, ex.RequestID, how, statementSummary(stmts), previewMark(p), reason)}
 	if err := s.store.CreateRequest(ctx, r, ev); err != nil {
 		if rewind.ErrorCode(err) == rewind.ECONFLICT {
 			return fail(http.StatusConflict, rewind.ErrorMessage(err))
@@ -401,6 +468,7 @@ func (s *Server) changeView(c echo.Context, r *rewind.RollbackRequest, t *rewind
 		SQLURL: fmt.Sprintf("/requests/%d/sql", r.ID), RollbackURL: fmt.Sprintf("/requests/%d/rollback.sql", r.ID)}
 	v.SQL = cutSQL(p.SQL, maxShownSQLBytes)
 	v.SQLCut = len(v.SQL) < len(p.SQL)
+	v.PreviewFailed, v.PreviewErrors = p.PreviewFailed, sqlPreviewErrors(r)
 	d, dbErr := s.store.Database(ctx, t.OwnerID)
 	if dbErr == nil {
 		v.Engine = rewind.EngineLabel(d.Engine)

@@ -25,8 +25,8 @@ type DatabaseBackend interface {
 	Forget(databaseID int64)
 	// Split cuts SQL into statements; a *rewind.SQLSyntaxError says where it cannot.
 	Split(engine, sql string) ([]rewind.SQLStatement, error)
-	// Preview runs SQL in a transaction that is always rolled back.
-	Preview(ctx context.Context, d *rewind.Database, sql string) ([]rewind.SQLStatementResult, error)
+	// Preview checks SQL against the database without running any of it.
+	Preview(ctx context.Context, d *rewind.Database, sql string) (*rewind.SQLPreview, error)
 }
 
 // databaseRoutes lists the routes of databases and SQL changes: v for

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -227,6 +228,10 @@ func TestSubmitChangeValidates(t *testing.T) {
 			want: []string{"The rollback SQL cannot be split", `aria-describedby="rollback-sql-error"`}},
 		{name: "no reason", sql: "DELETE FROM items WHERE id = 3", reason: " ", want: []string{"Give a reason"}},
 		{name: "transaction control", sql: "BEGIN; DELETE FROM items WHERE id = 3; COMMIT", reason: "r", want: []string{"Statement 1: transaction control statements are not allowed"}},
+		{name: "invalid UTF-8", sql: "DELETE FROM items\nWHERE name = 'ab\xff'", reason: "r", want: []string{"Line 2, column 17", "invalid UTF-8 (byte 0xff)"},
+			wantSyntaxAt: `data-line="2" data-col="17"`},
+		{name: "invalid UTF-8 in rollback SQL", sql: "DELETE FROM items WHERE id = 3", rb: "SELECT '\xc3'", reason: "r",
+			want: []string{"The rollback SQL cannot be split", "invalid UTF-8 (byte 0xc3)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -380,10 +385,14 @@ func TestChangeAndRollbackFlow(t *testing.T) {
 	}
 }
 
-func TestPreviewOverBound(t *testing.T) {
+// TestPreviewShowsNoCountsBeforeApproval: a preview runs nothing, so on
+// SQLite (which gives no estimates) it shows no row figure at all, says so,
+// and the table is as it was.
+func TestPreviewShowsNoCountsBeforeApproval(t *testing.T) {
 	s := newDBServer(t, dbchange.Options{MaxSavedRows: 1})
 	c := newClient(t, s.url)
 	c.login("otto")
+	before := s.items(t)
 	req, _ := http.NewRequest(http.MethodPost, s.url+s.path("/preview"), strings.NewReader(url.Values{"sql": {"DELETE FROM items WHERE id < 3"}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("HX-Request", "true")
@@ -394,8 +403,63 @@ func TestPreviewOverBound(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || strings.Contains(string(body), "<html") || !strings.Contains(string(body), `data-testid="over-bound"`) {
-		t.Errorf("preview over the bound = %d:\n%s", resp.StatusCode, body)
+	for _, want := range []string{`data-status="previewed"`, "no estimate: SQLite has no planner estimates", `data-testid="preview-transaction"`, "the rows it changes will be saved"} {
+		if resp.StatusCode != http.StatusOK || strings.Contains(string(body), "<html") || !strings.Contains(string(body), want) {
+			t.Errorf("preview = %d, lacks %q:\n%s", resp.StatusCode, want, body)
+		}
+	}
+	if strings.Contains(string(body), `data-testid="rows-affected"`) {
+		t.Errorf("a preview shows rows affected")
+	}
+	if got := s.items(t); !reflect.DeepEqual(got, before) {
+		t.Errorf("preview changed items: %v", got)
+	}
+}
+
+// TestSubmitWithFailingPreview: the operator sees the failing preview
+// before the request is stored, may submit anyway, and then the request
+// page, the approvals inbox and the audit trail say so.
+func TestSubmitWithFailingPreview(t *testing.T) {
+	s := newDBServer(t, dbchange.Options{})
+	c := newClient(t, s.url)
+	c.login("otto")
+	token := c.csrf(s.path("/changes/new"))
+	form := url.Values{"csrf_token": {token}, "sql": {"DELETE FROM items WHERE id = 3; UPDATE nosuch SET a = 1"}, "reason": {"cleanup"}}
+	code, body := c.post(s.path("/changes"), form)
+	if code != http.StatusUnprocessableEntity || !strings.Contains(body, "no such table: nosuch") || !strings.Contains(body, `data-testid="submit-anyway"`) {
+		t.Fatalf("failing preview on submit = %d:\n%s", code, body)
+	}
+	if reqs, _, _ := s.store.DatabaseRequests(context.Background(), s.target.ID, 0, 10); len(reqs) != 0 {
+		t.Fatalf("stored a request with a failing preview without the requester's consent")
+	}
+	form.Set("submit_with_failing_preview", "1")
+	id := submitted(t, c, s.path("/changes"), form)
+	r, err := s.store.Request(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := rewind.ParseSQLRequest(r.Payload)
+	if !p.PreviewFailed || len(p.PreviewErrors) != 1 || !strings.HasPrefix(p.PreviewErrors[0], "Statement 2: ") {
+		t.Errorf("stored request = %+v", p)
+	}
+	anna := newClient(t, s.url)
+	anna.login("anna")
+	for _, path := range []string{"/requests/" + itoa(id), "/approvals"} {
+		_, page := anna.get(path)
+		if !strings.Contains(page, "failing preview") || !strings.Contains(page, "no such table: nosuch") {
+			t.Errorf("%s does not show the failing preview to the approver", path)
+		}
+	}
+	evs, _, err := s.store.Audit(context.Background(), rewind.AuditFilter{Limit: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	marked := false
+	for _, ev := range evs {
+		marked = marked || strings.Contains(ev.Detail, "(submitted with a failing preview)")
+	}
+	if !marked {
+		t.Errorf("the audit trail does not mark the request")
 	}
 }
 

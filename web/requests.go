@@ -75,6 +75,7 @@ func (s *Server) requestItem(ctx context.Context, r *rewind.RollbackRequest, wit
 	}
 	if it.Target.Kind == rewind.KindDatabase {
 		it.SQL = sqlExcerpt(r)
+		it.SQLPreviewErrors = sqlPreviewErrors(r)
 	}
 	if withDiff && it.Target.Kind == rewind.KindConfig {
 		// Configs are diffed with their secrets masked.

@@ -44,8 +44,8 @@ const (
 	pingTimeout = 3 * time.Second
 	testTimeout = 8 * time.Second
 	// maxPreviewTimeout caps the statement timeout of a preview, which
-	// holds a page request open.
-	maxPreviewTimeout = time.Minute
+	// holds a page request open (sqlchange caps it lower still).
+	maxPreviewTimeout = 5 * time.Second
 	// maxStatementText caps the SQL of one statement kept with its result;
 	// the whole SQL is the version's content.
 	maxStatementText = 10_000
@@ -248,10 +248,14 @@ func splitError(err error) error {
 	return err
 }
 
-// Preview runs sql on d in a transaction that is always rolled back and
-// returns each statement's result. When a statement fails the results say
-// which, and the error (an EINVALID *rewind.Error) says why.
-func (s *Service) Preview(ctx context.Context, d *rewind.Database, sql string) ([]rewind.SQLStatementResult, error) {
+// Preview checks sql against d without running any of it (see
+// sqlchange.DB.Preview) and returns per statement what the database said,
+// its estimated rows and whether its rows will be saved, and whether the
+// SQL will run in one transaction. Statements the database refuses are
+// results with status failed; the error is for the preview as a whole (an
+// EINVALID error for SQL Rewind will not run, EUNAVAILABLE when the
+// database cannot be reached or is busy with other previews).
+func (s *Service) Preview(ctx context.Context, d *rewind.Database, sql string) (*rewind.SQLPreview, error) {
 	stmts, err := sqlchange.Split(sqlchange.Engine(d.Engine), sql)
 	if err != nil {
 		return nil, splitError(err)
@@ -262,20 +266,14 @@ func (s *Service) Preview(ctx context.Context, d *rewind.Database, sql string) (
 	}
 	opts := s.options(false)
 	opts.StatementTimeout = min(opts.StatementTimeout, maxPreviewTimeout)
-	res, err := db.Preview(ctx, stmts, opts)
-	out := results(res)
-	for i := range out {
-		// A preview needs no approval, so it must not become a way to read
-		// data: it says how many rows a statement returns, not which.
-		if out[i].Columns != nil || out[i].Rows != nil {
-			out[i].Columns, out[i].Rows, out[i].RowsTruncated = nil, nil, false
-			out[i].Note = strings.TrimSpace(out[i].Note + " Returned rows are shown once the change is approved and run.")
-		}
+	rep, err := db.Preview(ctx, stmts, opts)
+	switch {
+	case errors.Is(err, sqlchange.ErrPreviewBusy):
+		return nil, rewind.Errorf(rewind.EUNAVAILABLE, "The database is busy with other previews: try again in a moment.")
+	case err != nil:
+		return nil, statementError(err, nil)
 	}
-	if err != nil {
-		return out, statementError(err, out)
-	}
-	return out, nil
+	return &rewind.SQLPreview{Results: results(rep.Results), Transactional: rep.Transactional, NotTransactionalReason: rep.NotTransactionalReason}, nil
 }
 
 // statementError says in words why a preview or an execution stopped.
@@ -291,7 +289,7 @@ func statementError(err error, res []rewind.SQLStatementResult) error {
 		if msg == "" {
 			msg = se.Err.Error()
 		}
-		if errors.Is(se.Err, sqlchange.ErrTransactionControl) {
+		if errors.Is(se.Err, sqlchange.ErrTransactionControl) || errors.Is(se.Err, sqlchange.ErrLexingSetting) {
 			return rewind.Errorf(rewind.EINVALID, "Statement %d: %s.", se.Index+1, msg)
 		}
 		return rewind.Errorf(rewind.EINVALID, "Statement %d failed: %s", se.Index+1, msg)
@@ -312,6 +310,7 @@ func results(rs []sqlchange.StatementResult) []rewind.SQLStatementResult {
 	for i, r := range rs {
 		out[i] = rewind.SQLStatementResult{Index: r.Index, SQL: capText(r.SQL, maxStatementText), Kind: string(r.Kind), Status: string(r.Status),
 			RowsAffected: r.RowsAffected, Duration: r.Duration, Error: r.Error, TimedOut: r.TimedOut, Note: r.Note,
+			Estimated: r.Estimated, HasEstimate: r.HasEstimate, EstimateNote: r.EstimateNote,
 			Columns: r.Columns, Rows: r.Rows, RowsTruncated: r.RowsTruncated}
 	}
 	return out

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/rewindhq/rewind/internal/rewind"
 	"github.com/rewindhq/rewind/internal/sqlchange"
@@ -187,12 +188,25 @@ func ranOutcome(d *rewind.Database, exec *sqlchange.Execution, rec *rewind.SQLEx
 	res := exec.Results[failed]
 	out := fmt.Sprintf("Statement %d of %d failed: %s", failed+1, n, res.Error)
 	if exec.Transactional {
-		return out + " The transaction was rolled back: nothing was changed."
+		out += " The transaction was rolled back: nothing was changed."
+		for _, r := range exec.Results {
+			if strings.Contains(r.Note, "sequence values") {
+				out += " Only the sequence values its INSERTs took stay taken: PostgreSQL sequences never roll back."
+				break
+			}
+		}
+		return out
 	}
-	if failed > 0 {
+	switch {
+	case failed > 0:
 		out += fmt.Sprintf(" Statements 1–%d ran %s and stay applied.", failed, how)
-	} else {
+	case !res.PartialEffect:
 		out += " Statements ran " + how + "; none took effect."
+	default:
+		out += " Statements ran " + how + "."
+	}
+	if res.PartialEffect {
+		out += fmt.Sprintf(" Statement %d may have taken effect in part before it failed: check the database.", failed+1)
 	}
 	if failed+1 < n {
 		out += fmt.Sprintf(" Statements %d–%d did not run.", failed+2, n)

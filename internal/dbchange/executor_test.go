@@ -273,29 +273,31 @@ func TestPreview(t *testing.T) {
 			ctx := context.Background()
 			f := newFixture(t, engine, Options{})
 			before := f.dump(t)
-			res, err := f.svc.Preview(ctx, f.db, change)
+			pv, err := f.svc.Preview(ctx, f.db, change)
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got []int64
-			for _, r := range res {
-				got = append(got, r.RowsAffected)
+			for _, r := range pv.Results {
 				if r.Status != "previewed" {
 					t.Errorf("statement %d: %s", r.Index+1, r.Status)
 				}
-				if len(r.Rows) != 0 || len(r.Columns) != 0 {
-					t.Errorf("statement %d: the preview shows returned rows %v", r.Index+1, r.Rows)
+				if len(r.Rows) != 0 || len(r.Columns) != 0 || r.RowsAffected != 0 {
+					t.Errorf("statement %d: the preview shows rows %v or counts %d", r.Index+1, r.Rows, r.RowsAffected)
+				}
+				if engine == rewind.EnginePostgres && !r.HasEstimate {
+					t.Errorf("statement %d: no planner estimate (%s)", r.Index+1, r.EstimateNote)
 				}
 			}
-			if want := []int64{2, 1, 2, 3}; !reflect.DeepEqual(got, want) {
-				t.Errorf("rows affected = %v, want %v", got, want)
+			if !pv.Transactional || len(pv.Errors()) != 0 {
+				t.Errorf("got transactional %v (%s), errors %v", pv.Transactional, pv.NotTransactionalReason, pv.Errors())
 			}
 			if after := f.dump(t); !reflect.DeepEqual(after, before) {
 				t.Error("the preview changed the database")
 			}
-			res, err = f.svc.Preview(ctx, f.db, "UPDATE events SET note = 'x'; UPDATE nosuch SET a = 1")
-			if rewind.ErrorCode(err) != rewind.EINVALID || !strings.HasPrefix(rewind.ErrorMessage(err), "Statement 2 failed: ") || res[1].Status != "failed" {
-				t.Errorf("failing preview: %v, %+v", err, res)
+			pv, err = f.svc.Preview(ctx, f.db, "UPDATE events SET note = 'x'; UPDATE nosuch SET a = 1")
+			if err != nil || pv.Results[1].Status != "failed" || len(pv.Errors()) != 1 || !strings.HasPrefix(pv.Errors()[0], "Statement 2: ") ||
+				!strings.Contains(pv.Errors()[0], "nosuch") {
+				t.Errorf("failing preview: %v, %+v", err, pv)
 			}
 			_, err = f.svc.Preview(ctx, f.db, "UPDATE events SET note = 'unterminated")
 			var se *rewind.SQLSyntaxError
@@ -306,12 +308,12 @@ func TestPreview(t *testing.T) {
 	}
 	t.Run("mysql DDL", func(t *testing.T) {
 		f := newFixture(t, rewind.EngineMySQL, Options{})
-		res, err := f.svc.Preview(context.Background(), f.db, "CREATE TABLE extra (id INT PRIMARY KEY); UPDATE events SET note = 'x'")
+		pv, err := f.svc.Preview(context.Background(), f.db, "CREATE TABLE extra (id INT PRIMARY KEY); UPDATE events SET note = 'x'")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res[0].Status != "not previewed" || !strings.Contains(res[0].Note, "not previewed") || res[1].Status != "previewed" {
-			t.Errorf("results = %+v", res)
+		if pv.Transactional || !strings.Contains(pv.NotTransactionalReason, "implicitly") || pv.Results[1].Status != "previewed" {
+			t.Errorf("preview = %+v", pv)
 		}
 	})
 }
@@ -366,5 +368,34 @@ func TestStateIsCached(t *testing.T) {
 	f.svc.Forget(f.db.ID)
 	if err := f.svc.State(ctx, f.db); err != nil {
 		t.Errorf("after Forget: %v", err)
+	}
+}
+
+// TestOutcomeSaysWhatMayHaveTakenEffect: the outcome of a failed change is
+// the truth: a statement that failed outside a transaction may have done
+// part of its work, and a rolled-back INSERT's sequence values stay taken.
+func TestOutcomeSaysWhatMayHaveTakenEffect(t *testing.T) {
+	f := newFixture(t, rewind.EngineMySQL, Options{})
+	_, outcome, err := f.run(t, rewind.SQLRequest{Kind: rewind.SQLKindChange, SQL: `INSERT INTO events (note) VALUES ('x');
+CREATE TABLE extra (id INT PRIMARY KEY);
+CREATE TABLE extra (id INT PRIMARY KEY)`})
+	if err == nil {
+		t.Fatalf("Execute succeeded: %s", outcome)
+	}
+	for _, want := range []string{"Statement 3 of 3 failed:", "Statements 1–2 ran one by one", "Statement 3 may have taken effect in part"} {
+		if !strings.Contains(outcome, want) {
+			t.Errorf("outcome %q lacks %q", outcome, want)
+		}
+	}
+
+	f = newFixture(t, rewind.EnginePostgres, Options{})
+	_, outcome, err = f.run(t, rewind.SQLRequest{Kind: rewind.SQLKindChange, SQL: "INSERT INTO events (note) VALUES ('x'); DELETE FROM nosuch"})
+	if err == nil {
+		t.Fatalf("Execute succeeded: %s", outcome)
+	}
+	for _, want := range []string{"nothing was changed", "sequence values its INSERTs took stay taken"} {
+		if !strings.Contains(outcome, want) {
+			t.Errorf("outcome %q lacks %q", outcome, want)
+		}
 	}
 }

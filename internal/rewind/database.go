@@ -91,6 +91,11 @@ type SQLRequest struct {
 	OfVersion int64 `json:"of_version,omitempty"`
 	// Generated says a rollback's SQL is Rewind's generated rollback, unedited.
 	Generated bool `json:"generated"`
+	// PreviewFailed says the requester submitted the SQL although its
+	// preview failed (or could not run); PreviewErrors say what the
+	// preview found, one line per statement, for the approvers.
+	PreviewFailed bool     `json:"preview_failed,omitempty"`
+	PreviewErrors []string `json:"preview_errors,omitempty"`
 }
 
 // Validate checks a SQL request before it is stored.
@@ -168,11 +173,37 @@ type SQLStatementResult struct {
 	Error        string // the database's message, without secrets
 	TimedOut     bool
 	Note         string // why rows were not saved, why it was not previewed, ...
+	// Estimated is, in a preview, the rows the engine expects the statement
+	// to touch (when HasEstimate); EstimateNote says where the figure comes
+	// from or why there is none. A preview never counts rows exactly.
+	Estimated    int64
+	HasEstimate  bool
+	EstimateNote string
 	// Columns and Rows are the first rows a statement returned;
 	// RowsTruncated says more came.
 	Columns       []string
 	Rows          [][]string
 	RowsTruncated bool
+}
+
+// SQLPreview is what a preview learnt of SQL without running it.
+type SQLPreview struct {
+	Results []SQLStatementResult
+	// Transactional says the SQL will run in one transaction; otherwise
+	// NotTransactionalReason says which statement prevents it, and why.
+	Transactional          bool
+	NotTransactionalReason string
+}
+
+// Errors lists the statements the database refused, one line each.
+func (p *SQLPreview) Errors() []string {
+	var out []string
+	for _, r := range p.Results {
+		if r.Status == SQLStatusFailed {
+			out = append(out, fmt.Sprintf("Statement %d: %s", r.Index+1, r.Error))
+		}
+	}
+	return out
 }
 
 // Statement statuses that mean the statement changed the database.

@@ -46,6 +46,20 @@ type plan struct {
 	implicitCommit string // MySQL: why it cannot run inside a transaction
 	returnsRows    bool   // read with a query rather than an exec
 	schemas        []string
+
+	// refused says why Rewind will not run the statement at all (it would
+	// change how the server reads the statements after it, or hides code
+	// in a comment); empty when it may run.
+	refused string
+	// calls lists the names the statement calls as functions.
+	calls []string
+	// notProvable says why the statement, whatever the database holds,
+	// cannot be proved to stay inside a transaction; empty when it may.
+	notProvable string
+	// explainable says PostgreSQL can plan the statement with EXPLAIN.
+	explainable bool
+	// sequence says a MariaDB statement takes a sequence's value.
+	sequence bool
 }
 
 func (p *plan) tableDisplay() string {
@@ -120,6 +134,9 @@ func analyze(engine Engine, src string, toks []token) *plan {
 		p.returnsRows = true
 	}
 	a.transactionRules(p)
+	p.calls = a.calls()
+	a.lexingRules(p)
+	a.provableRules(p)
 	return p
 }
 

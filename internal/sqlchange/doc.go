@@ -1,10 +1,27 @@
 // Package sqlchange is Rewind's adapter for SQL targets: databases on
 // MySQL/MariaDB, PostgreSQL and SQLite. It opens and pings a registered
-// database, splits a SQL change into statements, previews it in a
-// transaction that is always rolled back, executes it (in one transaction
-// where the engine allows) while saving the rows each UPDATE and DELETE
-// touches and the keys each INSERT adds, generates rollback SQL from those
-// saved rows, and verifies after a rollback that the rows are back.
+// database, splits a SQL change into statements, previews it without
+// running any of it, executes it (in one transaction when every statement
+// is provably transactional on that engine, otherwise one by one) while
+// saving the rows each UPDATE and DELETE touches and the keys each INSERT
+// adds, generates rollback SQL from those saved rows, and verifies after a
+// rollback that the rows are back.
+//
+// # Nothing runs before approval
+//
+// A preview only lets the engine parse and plan: PostgreSQL plans with
+// EXPLAIN (never ANALYZE) in a READ ONLY transaction, or only parses (a
+// Parse message) what calls functions defined in the database, whose
+// immutable ones the planner would fold; MariaDB/MySQL prepare on the
+// server, and only statements whose every function is a pure built-in
+// (MariaDB folds stored functions and LOAD_FILE while preparing); SQLite
+// compiles with sqlite3_prepare_v2. Engine messages are passed through only
+// for errors about the statement's text and the schema, since others can
+// carry data. Statement boundaries are the server's: PostgreSQL gets the
+// extended protocol, MySQL never has multi-statements, SQLite's prepare
+// tail is checked; settings that change how the server reads SQL are
+// refused, pinned for the session and read again after every statement.
+// docs/sql-safety.md holds the whole argument and the tested classes.
 //
 // # No SQL parser
 //

@@ -51,6 +51,9 @@ type DB struct {
 
 	mu      sync.Mutex
 	flavour *flavour
+
+	// previews holds a token per preview running, at most MaxPreviews.
+	previews chan struct{}
 }
 
 // flavour is what Rewind learns about a MySQL-family server on first use.
@@ -66,7 +69,7 @@ func Open(engine Engine, dsn string) (*DB, error) {
 	if err := engine.valid(); err != nil {
 		return nil, err
 	}
-	d := &DB{engine: engine}
+	d := &DB{engine: engine, previews: make(chan struct{}, MaxPreviews)}
 	switch engine {
 	case MySQL:
 		cfg, err := mysql.ParseDSN(dsn)

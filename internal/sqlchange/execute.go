@@ -21,6 +21,12 @@ const (
 	DefaultStatementTimeout       = time.Minute
 	DefaultMaxSavedRows           = 100_000
 	DefaultMaxSavedBytes    int64 = 64 << 20
+	DefaultRunTimeout             = 30 * time.Minute
+	DefaultLockTimeout            = 30 * time.Second
+	// A preview only parses and plans: it is quick or it is stuck.
+	DefaultPreviewTimeout          = 20 * time.Second
+	DefaultPreviewStatementTimeout = 5 * time.Second
+	DefaultPreviewLockTimeout      = 2 * time.Second
 )
 
 // Caps on what results carry back to pages.
@@ -48,12 +54,37 @@ type Options struct {
 	// SkipSaving is the caller's confirmation that the change may run with
 	// no rows saved (and so with no generated rollback).
 	SkipSaving bool
+	// RunTimeout bounds the whole preview or execution, every statement and
+	// Rewind's own queries together. Zero means DefaultRunTimeout (an
+	// execution) or DefaultPreviewTimeout (a preview).
+	RunTimeout time.Duration
+	// LockTimeout bounds each wait for a lock on the engine (PostgreSQL
+	// lock_timeout, MySQL innodb_lock_wait_timeout and lock_wait_timeout,
+	// SQLite busy_timeout). Zero means DefaultLockTimeout, or
+	// DefaultPreviewLockTimeout for a preview.
+	LockTimeout time.Duration
 }
 
-func (o Options) withDefaults() Options {
+func (o Options) withDefaults(preview bool) Options {
 	if o.StatementTimeout <= 0 {
 		o.StatementTimeout = DefaultStatementTimeout
 	}
+	if preview {
+		o.StatementTimeout = min(o.StatementTimeout, DefaultPreviewStatementTimeout)
+		if o.RunTimeout <= 0 {
+			o.RunTimeout = DefaultPreviewTimeout
+		}
+		if o.LockTimeout <= 0 {
+			o.LockTimeout = DefaultPreviewLockTimeout
+		}
+	}
+	if o.RunTimeout <= 0 {
+		o.RunTimeout = DefaultRunTimeout
+	}
+	if o.LockTimeout <= 0 {
+		o.LockTimeout = DefaultLockTimeout
+	}
+	o.LockTimeout = min(o.LockTimeout, o.StatementTimeout)
 	if o.MaxSavedRows <= 0 {
 		o.MaxSavedRows = DefaultMaxSavedRows
 	}
@@ -87,6 +118,16 @@ type StatementResult struct {
 	// Error is the database's message when the statement failed (capped).
 	Error    string
 	TimedOut bool
+	// PartialEffect says the statement failed outside a transaction (or
+	// with effects a rollback does not reach), so part of it may have
+	// taken effect.
+	PartialEffect bool
+	// Estimated is, in a preview, the rows the engine expects the
+	// statement to touch or return, when HasEstimate; EstimateNote says
+	// where the figure comes from, or why there is none.
+	Estimated    int64
+	HasEstimate  bool
+	EstimateNote string
 	// Note explains a status or a missing saved image, e.g.
 	// "rows not saved: table t has no primary key".
 	Note string
@@ -175,6 +216,11 @@ type run struct {
 	rows    int
 	bytes   int64
 	preview bool
+	lex     lexState // the lexing settings as pinned
+	// unprovable says, per statement, why it may act outside a transaction.
+	unprovable []string
+	// storedFunctions counts a MySQL server's stored functions, -1 until read.
+	storedFunctions int
 
 	autoIncStep, autoIncLockMode int64
 }
@@ -190,6 +236,9 @@ func plans(engine Engine, stmts []Statement) ([]*plan, error) {
 	}
 	out := make([]*plan, len(stmts))
 	for i, s := range stmts {
+		if err := checkUTF8(s.SQL); err != nil {
+			return nil, fmt.Errorf("statement %d: %w", i+1, err)
+		}
 		parts, err := splitTokens(engine, s.SQL)
 		if err != nil {
 			return nil, fmt.Errorf("statement %d: %w", i+1, err)
@@ -201,6 +250,9 @@ func plans(engine Engine, stmts []Statement) ([]*plan, error) {
 		if p.txControl {
 			return nil, &StatementError{Index: i, Err: ErrTransactionControl}
 		}
+		if p.refused != "" {
+			return nil, &StatementError{Index: i, Err: fmt.Errorf("%w: %s", ErrLexingSetting, p.refused)}
+		}
 		out[i] = p
 	}
 	return out, nil
@@ -208,8 +260,9 @@ func plans(engine Engine, stmts []Statement) ([]*plan, error) {
 
 // Check reads statements as Preview and Execute will, without a database,
 // and refuses what they would refuse before running anything: transaction
-// control (a *StatementError wrapping ErrTransactionControl) and text that
-// is not exactly one statement.
+// control (a *StatementError wrapping ErrTransactionControl), statements
+// that change how the server reads SQL (ErrLexingSetting) and text that is
+// not exactly one statement.
 func Check(engine Engine, stmts []Statement) error {
 	_, err := plans(engine, stmts)
 	return err
@@ -224,7 +277,7 @@ func (d *DB) start(ctx context.Context, stmts []Statement, opts Options, preview
 	if err != nil {
 		return nil, err
 	}
-	r := &run{d: d, conn: conn, opts: opts.withDefaults(), plans: ps, preview: preview, meta: map[TableName]*tableMeta{}}
+	r := &run{d: d, conn: conn, opts: opts.withDefaults(preview), plans: ps, preview: preview, meta: map[TableName]*tableMeta{}, storedFunctions: -1}
 	r.results = make([]StatementResult, len(ps))
 	for i, p := range ps {
 		r.results[i] = StatementResult{Index: i, SQL: p.sql, Kind: p.kind, Status: StatusNotRun}
@@ -239,26 +292,37 @@ func (d *DB) start(ctx context.Context, stmts []Statement, opts Options, preview
 		conn.Close()
 		return nil, err
 	}
+	if r.lex, err = d.pinLexing(ctx, conn); err != nil {
+		conn.Close()
+		return nil, err
+	}
 	return r, nil
 }
 
-// setTimeout sets the engine-side statement timeout for the session; the
-// connection is not reused, so the setting dies with it.
+// setTimeout sets the engine-side statement and lock timeouts for the
+// session; the connection is not reused, so the settings die with it.
 func (r *run) setTimeout(ctx context.Context) error {
-	t := r.opts.StatementTimeout
-	var q string
+	t, lock := r.opts.StatementTimeout, r.opts.LockTimeout
+	var qs []string
 	switch {
 	case r.d.engine == Postgres:
-		q = fmt.Sprintf("SET statement_timeout = %d", t.Milliseconds())
-	case r.d.engine == MySQL && r.flavour.mariaDB:
-		q = fmt.Sprintf("SET SESSION max_statement_time = %s", strconv.FormatFloat(t.Seconds(), 'f', 3, 64))
+		qs = []string{fmt.Sprintf("SET statement_timeout = %d", t.Milliseconds()), fmt.Sprintf("SET lock_timeout = %d", lock.Milliseconds()),
+			fmt.Sprintf("SET idle_in_transaction_session_timeout = %d", r.opts.RunTimeout.Milliseconds()+5000)}
 	case r.d.engine == MySQL:
-		q = fmt.Sprintf("SET SESSION max_execution_time = %d", t.Milliseconds())
-	default:
-		return nil
+		secs := max(1, int64(lock.Seconds()))
+		qs = []string{fmt.Sprintf("SET SESSION innodb_lock_wait_timeout = %d", secs), fmt.Sprintf("SET SESSION lock_wait_timeout = %d", secs)}
+		if r.flavour.mariaDB {
+			qs = append(qs, fmt.Sprintf("SET SESSION max_statement_time = %s", strconv.FormatFloat(t.Seconds(), 'f', 3, 64)))
+		} else {
+			qs = append(qs, fmt.Sprintf("SET SESSION max_execution_time = %d", t.Milliseconds()))
+		}
+	case r.d.engine == SQLite:
+		qs = []string{fmt.Sprintf("PRAGMA busy_timeout = %d", lock.Milliseconds())}
 	}
-	if _, err := r.conn.ExecContext(ctx, q); err != nil {
-		return fmt.Errorf("set statement timeout: %w", err)
+	for _, q := range qs {
+		if _, err := r.conn.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("set timeouts (%s): %w", q, err)
+		}
 	}
 	return nil
 }
@@ -281,6 +345,8 @@ func (r *run) begin(ctx context.Context) error {
 	case r.d.engine == SQLite && !r.preview:
 		// Take the write lock now, so that rows read are the rows changed.
 		q = "BEGIN IMMEDIATE"
+	case r.d.engine == Postgres && r.preview:
+		q = "BEGIN READ ONLY"
 	}
 	if _, err := r.conn.ExecContext(ctx, q); err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
@@ -304,85 +370,199 @@ func (r *run) rollback(ctx context.Context) error {
 	return nil
 }
 
-// Preview runs the statements in a transaction that is always rolled back
-// and returns each one's rows affected. Statements that cannot be undone
-// by a rollback (DDL on MySQL/MariaDB, which commits implicitly; statements
-// that cannot run in a transaction; writes to MySQL tables that cannot roll
-// back) are named "not previewed", not run. A failing statement stops the
-// preview; the error is then a *StatementError, and the results say which
-// one failed.
-func (d *DB) Preview(ctx context.Context, stmts []Statement, opts Options) ([]StatementResult, error) {
-	r, err := d.start(ctx, stmts, opts, true)
-	if err != nil {
-		return nil, err
+// notProvable says why statement p cannot be proved to stay inside the
+// transaction on this database (and so why the change cannot run as one
+// transaction); empty when it can.
+func (r *run) notProvable(ctx context.Context, p *plan) (string, error) {
+	if p.notProvable != "" {
+		return p.notProvable, nil
 	}
-	defer r.conn.Close()
-	if err := r.begin(ctx); err != nil {
-		return nil, err
-	}
-	skipped := false
-	var failure error
-	for i, p := range r.plans {
-		res := &r.results[i]
-		reason, err := r.unsafeToUndo(ctx, p)
-		if err != nil {
-			failure = err
-			break
+	switch r.d.engine {
+	case MySQL:
+		if name := mysqlImpure(p.calls); name != "" {
+			return "it calls " + name + ", which is not a built-in function known to act on nothing else", nil
 		}
-		if reason != "" {
-			res.Status, res.Note = StatusNotPreviewed, "not previewed: "+reason
-			skipped = true
-			continue
+		if view, err := r.mysqlViewWithFunctions(ctx, p); err != nil || view != "" {
+			return "it names view " + view + ", which may call stored functions, and the database has some", err
 		}
-		if err := r.step(ctx, i); err != nil {
-			if skipped {
-				res.Note = joinNote(res.Note, "an earlier statement was not previewed; this one may depend on it")
-			}
-			failure = err
-			break
+		if p.kind == KindInsert || p.kind == KindUpdate || p.kind == KindDelete {
+			return r.mysqlNonTransactional(ctx, p)
 		}
-		res.Status = StatusPreviewed
-	}
-	rbErr := r.rollback(ctx)
-	if failure != nil {
-		return r.results, failure
-	}
-	if rbErr != nil {
-		return r.results, rbErr
-	}
-	return r.results, nil
-}
-
-// unsafeToUndo says why a statement must not run in a preview (or, on
-// execution, why the change cannot be one transaction); empty when it is safe.
-func (r *run) unsafeToUndo(ctx context.Context, p *plan) (string, error) {
-	if p.noTx != "" {
-		return p.noTx, nil
-	}
-	if p.implicitCommit != "" {
-		return p.implicitCommit, nil
-	}
-	if r.d.engine == MySQL && (p.kind == KindInsert || p.kind == KindUpdate || p.kind == KindDelete) {
-		return r.mysqlNonTransactional(ctx, p)
+	case Postgres:
+		if reason, err := r.pgCalls(ctx, p); reason != "" || err != nil {
+			return reason, err
+		}
+		if fn, err := r.pgIndirectFunction(ctx, p); err != nil || fn != "" {
+			return "it reads a view, or writes a table with column defaults, that calls " + fn + ", a function defined in the database", err
+		}
+		if p.kind == KindInsert || p.kind == KindUpdate || p.kind == KindDelete || p.verb == "MERGE" {
+			return r.pgWrittenTable(ctx, p)
+		}
 	}
 	return "", nil
 }
 
-// transactionalEngines are the MySQL storage engines whose changes roll back.
-const transactionalEngines = "'InnoDB', 'RocksDB', 'TokuDB', 'ndbcluster', 'SEQUENCE'"
+// pgCalls says why a function the statement calls may act outside the
+// transaction: anything outside pg_catalog, and volatile built-ins other
+// than a few that only make values (random, clock_timestamp, ...).
+func (r *run) pgCalls(ctx context.Context, p *plan) (string, error) {
+	user, volatile, err := r.pgFunctions(ctx, p)
+	switch {
+	case err != nil:
+		return "", err
+	case user != "":
+		return "it calls " + user + ", a function defined in the database, which Rewind does not read", nil
+	case volatile != "":
+		return "it calls " + volatile + ", a volatile function that may act outside the transaction", nil
+	}
+	return "", nil
+}
+
+// pgFunctions looks up the names p calls in pg_proc and returns the first
+// one defined outside pg_catalog and the first volatile built-in that is
+// not known to be harmless. Names that are no function (a table's column
+// list, say) match nothing.
+func (r *run) pgFunctions(ctx context.Context, p *plan) (user, volatile string, err error) {
+	if len(p.calls) == 0 {
+		return "", "", nil
+	}
+	names := make([]string, len(p.calls))
+	for i, c := range p.calls {
+		names[i] = unqualified(c)
+	}
+	rows, err := r.conn.QueryContext(ctx, `SELECT n.nspname, p.proname, p.provolatile::text FROM pg_proc p
+		JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.proname = ANY($1::text[]) ORDER BY 1, 2`, names)
+	if err != nil {
+		return "", "", fmt.Errorf("look up functions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var schema, name, vol string
+		if err := rows.Scan(&schema, &name, &vol); err != nil {
+			return "", "", fmt.Errorf("look up functions: %w", err)
+		}
+		switch {
+		case schema != "pg_catalog" && user == "":
+			user = schema + "." + name
+		case schema == "pg_catalog" && vol == "v" && !pgHarmlessVolatile[name] && volatile == "":
+			volatile = name
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return "", "", fmt.Errorf("look up functions: %w", err)
+	}
+	return user, volatile, nil
+}
+
+// pgIndirectFunction returns a function defined in the database that the
+// statement calls without naming it: through a view it names (and the
+// views that view reads), or through the column defaults of the table it writes. Built-ins are
+// pinned and have no dependency rows, so every hit is user-defined.
+func (r *run) pgIndirectFunction(ctx context.Context, p *plan) (string, error) {
+	parts, err := splitTokens(Postgres, p.sql)
+	if err != nil || len(parts) != 1 {
+		return "", fmt.Errorf("read statement: %v", err)
+	}
+	a := &analyzer{engine: Postgres, src: p.sql, toks: parts[0]}
+	var names []string
+	for i := range a.toks {
+		if part, ok := a.identPart(i); ok {
+			names = append(names, part)
+		}
+	}
+	written := ""
+	if p.hasTable && (p.kind == KindInsert || p.kind == KindUpdate) {
+		written = quoteTable(Postgres, p.table)
+	}
+	var fn string
+	err = r.conn.QueryRowContext(ctx, `WITH RECURSIVE views(oid) AS (SELECT c.oid FROM pg_class c WHERE c.relname = ANY($1::text[]) AND c.relkind IN ('v', 'm')
+			UNION SELECT d.refobjid FROM views v JOIN pg_rewrite w ON w.ev_class = v.oid
+				JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = w.oid AND d.refclassid = 'pg_class'::regclass
+				JOIN pg_class c2 ON c2.oid = d.refobjid AND c2.relkind IN ('v', 'm')),
+		fns AS (SELECT d.refobjid FROM pg_rewrite w JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = w.oid
+				AND d.refclassid = 'pg_proc'::regclass WHERE w.ev_class IN (SELECT oid FROM views)
+			UNION SELECT d.refobjid FROM pg_attrdef ad JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid
+				AND d.refclassid = 'pg_proc'::regclass WHERE $2 <> '' AND ad.adrelid = to_regclass(NULLIF($2, '')))
+		SELECT n.nspname || '.' || p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+		WHERE p.oid IN (SELECT refobjid FROM fns) ORDER BY 1 LIMIT 1`, names, written).Scan(&fn)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("look up functions of views and defaults: %w", err)
+	}
+	return fn, nil
+}
+
+// pgSequenceNote says, for an INSERT into a table whose columns take
+// values from sequences (serial, identity, nextval defaults), that the
+// values taken stay taken even when the change rolls back.
+func (r *run) pgSequenceNote(ctx context.Context, p *plan) (string, error) {
+	if !p.hasTable {
+		return "", nil
+	}
+	var n int
+	err := r.conn.QueryRowContext(ctx, `SELECT count(*) FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+		WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+		AND (a.attidentity <> '' OR pg_get_expr(d.adbin, d.adrelid) LIKE '%nextval(%')`, quoteTable(Postgres, p.table)).Scan(&n)
+	if err != nil || n == 0 {
+		return "", err
+	}
+	return "sequence values this INSERT takes are not given back if the change rolls back (PostgreSQL sequences never roll back)", nil
+}
+
+// pgWrittenTable says why writing p's table may act outside the
+// transaction: no known table, a foreign table, user triggers or rules.
+func (r *run) pgWrittenTable(ctx context.Context, p *plan) (string, error) {
+	if !p.hasTable {
+		return "Rewind cannot name the table it writes", nil
+	}
+	var kind sql.NullString
+	var triggers, rules int
+	err := r.conn.QueryRowContext(ctx, `SELECT c.relkind::text,
+		(SELECT count(*) FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal),
+		(SELECT count(*) FROM pg_rewrite w WHERE w.ev_class = c.oid AND w.rulename <> '_RETURN')
+		FROM pg_class c WHERE c.oid = to_regclass($1)`, quoteTable(Postgres, p.table)).Scan(&kind, &triggers, &rules)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return "", nil // not there (yet): the statement fails, or an earlier one in the change makes it
+	case err != nil:
+		return "", fmt.Errorf("read table %s: %w", p.table, err)
+	case kind.String == "f":
+		return fmt.Sprintf("table %s is a foreign table, whose rows live on another server", p.table), nil
+	case triggers > 0:
+		return fmt.Sprintf("table %s has triggers, which Rewind does not read", p.table), nil
+	case rules > 0:
+		return fmt.Sprintf("table %s has rules, which Rewind does not read", p.table), nil
+	case kind.String != "r" && kind.String != "p":
+		return fmt.Sprintf("%s is not a plain table", p.table), nil
+	}
+	return "", nil
+}
+
+// transactionalEngines are the MySQL storage engines whose changes roll
+// back. MariaDB's SEQUENCE objects are not among them: their values do not.
+const transactionalEngines = "'InnoDB', 'RocksDB', 'TokuDB', 'ndbcluster'"
 
 // mysqlNonTransactional says whether the statement may write a table whose
-// storage engine cannot roll back (MyISAM, Aria, MEMORY, ...).
+// storage engine cannot roll back (MyISAM, Aria, MEMORY, a SEQUENCE, ...)
+// or that has triggers.
 func (r *run) mysqlNonTransactional(ctx context.Context, p *plan) (string, error) {
 	if p.hasTable && p.noSave == "" {
 		var engine, typ sql.NullString
-		err := r.conn.QueryRowContext(ctx, `SELECT ENGINE, TABLE_TYPE FROM information_schema.TABLES
-			WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?`, nullIfEmpty(p.table.Schema), p.table.Name).Scan(&engine, &typ)
+		var triggers int
+		err := r.conn.QueryRowContext(ctx, `SELECT t.ENGINE, t.TABLE_TYPE, (SELECT COUNT(*) FROM information_schema.TRIGGERS g
+			WHERE g.EVENT_OBJECT_SCHEMA = t.TABLE_SCHEMA AND g.EVENT_OBJECT_TABLE = t.TABLE_NAME) FROM information_schema.TABLES t
+			WHERE t.TABLE_SCHEMA = COALESCE(?, DATABASE()) AND t.TABLE_NAME = ?`, nullIfEmpty(p.table.Schema), p.table.Name).Scan(&engine, &typ, &triggers)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			return "", nil
 		case err != nil:
 			return "", fmt.Errorf("read storage engine of %s: %w", p.table, err)
+		case triggers > 0:
+			return fmt.Sprintf("table %s has triggers, which Rewind does not read", p.table), nil
+		case typ.String == "SEQUENCE":
+			return fmt.Sprintf("%s is a sequence, whose values do not roll back", p.table), nil
 		case typ.String == "BASE TABLE":
 			if strings.Contains(transactionalEngines, "'"+engine.String+"'") {
 				return "", nil
@@ -396,41 +576,57 @@ func (r *run) mysqlNonTransactional(ctx context.Context, p *plan) (string, error
 		args = append(args, s)
 		marks = append(marks, "?")
 	}
+	in := strings.Join(marks, ", ")
 	var schema, table, engine string
-	err := r.conn.QueryRowContext(ctx, `SELECT TABLE_SCHEMA, TABLE_NAME, ENGINE FROM information_schema.TABLES
-		WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA IN (`+strings.Join(marks, ", ")+`)
-		AND ENGINE NOT IN (`+transactionalEngines+`) LIMIT 1`, args...).Scan(&schema, &table, &engine)
+	err := r.conn.QueryRowContext(ctx, `SELECT TABLE_SCHEMA, TABLE_NAME, COALESCE(ENGINE, TABLE_TYPE) FROM information_schema.TABLES
+		WHERE TABLE_SCHEMA IN (`+in+`) AND (TABLE_TYPE = 'SEQUENCE' OR TABLE_TYPE = 'BASE TABLE'
+		AND ENGINE NOT IN (`+transactionalEngines+`)) LIMIT 1`, args...).Scan(&schema, &table, &engine)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return "", fmt.Errorf("read storage engines: %w", err)
+	default:
+		return fmt.Sprintf("the statement may write table %s.%s, whose %s engine cannot roll back", schema, table, engine), nil
+	}
+	var trigger string
+	err = r.conn.QueryRowContext(ctx, `SELECT CONCAT(EVENT_OBJECT_SCHEMA, '.', EVENT_OBJECT_TABLE) FROM information_schema.TRIGGERS
+		WHERE EVENT_OBJECT_SCHEMA IN (`+in+`) LIMIT 1`, args...).Scan(&trigger)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return "", nil
 	case err != nil:
-		return "", fmt.Errorf("read storage engines: %w", err)
+		return "", fmt.Errorf("read triggers: %w", err)
 	}
-	return fmt.Sprintf("the statement may write table %s.%s, whose %s engine cannot roll back", schema, table, engine), nil
+	return fmt.Sprintf("the statement may write table %s, which has triggers", trigger), nil
 }
 
-// Execute runs the change. Where the engine allows (PostgreSQL and SQLite,
-// and MySQL/MariaDB changes without DDL) it runs in one transaction, so a
+// Execute runs the change. When every statement is provably transactional
+// on this database (see notProvable) it runs in one transaction, so a
 // failing statement leaves the database as it was; otherwise statements run
-// in order and stop at the first error. Before each UPDATE or DELETE it
-// saves the rows the statement will touch, locked in the same transaction,
-// and after each INSERT the keys of the new rows. On failure it returns
-// the Execution (saying which statements ran) with a *StatementError.
+// in order and stop at the first error, and the results say which took
+// effect. Before each UPDATE or DELETE it saves the rows the statement will
+// touch, locked in the same transaction, and after each INSERT the keys of
+// the new rows. On failure it returns the Execution (saying which
+// statements ran) with a *StatementError. The whole run is bounded by
+// Options.RunTimeout.
 func (d *DB) Execute(ctx context.Context, stmts []Statement, opts Options) (*Execution, error) {
+	ctx, cancel := context.WithTimeout(ctx, opts.withDefaults(false).RunTimeout)
+	defer cancel()
 	r, err := d.start(ctx, stmts, opts, false)
 	if err != nil {
 		return nil, err
 	}
 	defer r.conn.Close()
 	exec := &Execution{Engine: d.engine, Transactional: true, SavingSkipped: r.opts.SkipSaving}
-	for _, p := range r.plans {
-		reason, err := r.unsafeToUndo(ctx, p)
+	r.unprovable = make([]string, len(r.plans))
+	for i, p := range r.plans {
+		reason, err := r.notProvable(ctx, p)
 		if err != nil {
 			return nil, err
 		}
-		if reason != "" {
-			exec.Transactional, exec.NotTransactionalReason = false, reason
-			break
+		r.unprovable[i] = reason
+		if reason != "" && exec.Transactional {
+			exec.Transactional, exec.NotTransactionalReason = false, fmt.Sprintf("statement %d: %s", i+1, reason)
 		}
 	}
 	var failure error
@@ -445,6 +641,23 @@ func (d *DB) Execute(ctx context.Context, stmts []Statement, opts Options) (*Exe
 	}
 	exec.Saved = r.saved
 	return exec, failure
+}
+
+// afterStatement checks, after statement i ran, that it left the session's
+// lexing settings as pinned: otherwise the statements after it might be
+// read differently by the server, and Rewind stops.
+func (r *run) afterStatement(ctx context.Context, i int) error {
+	if r.lex == "" {
+		return nil
+	}
+	st, err := r.d.readLexing(ctx, r.conn)
+	if err == nil {
+		err = st.check(r.d.engine)
+	}
+	if err != nil {
+		return fmt.Errorf("after statement %d: %w", i+1, err)
+	}
+	return nil
 }
 
 // inTransaction runs all statements in one transaction.
@@ -494,6 +707,12 @@ func (r *run) oneByOne(ctx context.Context) error {
 			if own {
 				r.rollback(ctx)
 				r.saved = r.saved[:savedBefore]
+			}
+			if r.results[i].Status == StatusFailed && (!own || r.unprovable[i] != "") {
+				// Outside a transaction, or with effects a rollback does not
+				// reach, a failed statement may have done part of its work.
+				r.results[i].PartialEffect = true
+				r.results[i].Note = joinNote(r.results[i].Note, "this statement may have taken effect in part before it failed: check the database")
 			}
 			return err
 		}
@@ -577,25 +796,30 @@ func (r *run) step(ctx context.Context, i int) error {
 	case p.returnsRows:
 		affected, err = r.query(sctx, p.sql, res)
 	default:
-		var result sql.Result
-		result, err = r.conn.ExecContext(sctx, p.sql)
+		var id int64
+		var hasID bool
+		affected, id, hasID, err = r.execUser(sctx, p.sql)
 		if err == nil {
-			affected, _ = result.RowsAffected()
 			if r.d.engine == SQLite && p.kind != KindInsert && p.kind != KindUpdate && p.kind != KindDelete {
 				// sqlite3_changes still holds the count of the last write.
 				affected = 0
 			}
-			if keyMode == "lastInsertID" {
-				id, idErr := result.LastInsertId()
-				if idErr == nil {
-					r.lastInsertKeys(p, keys, id, affected, res)
-				}
+			if keyMode == "lastInsertID" && hasID {
+				r.lastInsertKeys(p, keys, id, affected, res)
 			}
 		}
 	}
 	res.Duration = time.Since(started)
 	if err != nil {
 		return r.fail(ctx, i, sctx, err)
+	}
+	if err := r.afterStatement(sctx, i); err != nil {
+		return r.fail(ctx, i, sctx, err)
+	}
+	if r.d.engine == Postgres && p.kind == KindInsert && affected > 0 {
+		if note, err := r.pgSequenceNote(sctx, p); err == nil && note != "" {
+			res.Note = joinNote(res.Note, note)
+		}
 	}
 	res.RowsAffected = affected
 	if p.kind == KindDDL || p.kind == KindOther {
@@ -685,7 +909,7 @@ func (r *run) readBefore(ctx context.Context, i int, p *plan) (*SavedRows, strin
 		note = "only some rows saved: " + saved.Gap
 	}
 	err = r.d.withPinnedSession(ctx, r.conn, m, true, func() error {
-		rows, err := r.conn.QueryContext(ctx, q.String())
+		rows, err := r.queryUser(ctx, q.String())
 		if err != nil {
 			return err
 		}
@@ -877,7 +1101,7 @@ func (r *run) insertReturning(ctx context.Context, p *plan, keys *SavedRows) (in
 	} else {
 		q += " RETURNING " + selectList(r.d.engine, keys.Columns)
 	}
-	rows, err := r.conn.QueryContext(ctx, q)
+	rows, err := r.queryUser(ctx, q)
 	if err != nil {
 		return 0, err
 	}
@@ -895,7 +1119,7 @@ func (r *run) insertReturning(ctx context.Context, p *plan, keys *SavedRows) (in
 
 // query runs a statement that returns rows and keeps the first of them.
 func (r *run) query(ctx context.Context, q string, res *StatementResult) (int64, error) {
-	rows, err := r.conn.QueryContext(ctx, q)
+	rows, err := r.queryUser(ctx, q)
 	if err != nil {
 		return 0, err
 	}

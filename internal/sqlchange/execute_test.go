@@ -97,7 +97,7 @@ func notes(exec *Execution) []string {
 	return out
 }
 
-func TestPreviewRollsBack(t *testing.T) {
+func TestPreviewRunsNothing(t *testing.T) {
 	for _, engine := range engines {
 		t.Run(string(engine), func(t *testing.T) {
 			ctx := context.Background()
@@ -105,29 +105,36 @@ func TestPreviewRollsBack(t *testing.T) {
 			dump := tt.load(t)
 			before := dump()
 			sql := change + "\nCREATE TABLE extra (id INT PRIMARY KEY);\nINSERT INTO items (region, id) VALUES ('x', 1);\nSELECT name FROM items ORDER BY region, id;"
-			results, err := tt.db.Preview(ctx, split(t, engine, sql), Options{})
+			rep, err := tt.db.Preview(ctx, split(t, engine, sql), Options{})
 			if err != nil {
 				t.Fatalf("Preview: %v", err)
 			}
-			var got []int64
-			for _, r := range results {
-				got = append(got, r.RowsAffected)
-			}
-			want := []int64{2, 3, 2, 3, 1, 2, 0, 1, 5}
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("got rows affected %v, want %v", got, want)
-			}
-			ddl := results[6]
-			if engine == MySQL {
-				if ddl.Status != StatusNotPreviewed || !strings.Contains(ddl.Note, "implicitly") {
-					t.Errorf("CREATE TABLE on MySQL: got %s %q, want not previewed", ddl.Status, ddl.Note)
+			for _, r := range rep.Results {
+				if r.Status != StatusPreviewed {
+					t.Errorf("statement %d: got %s (%s %s), want previewed", r.Index+1, r.Status, r.Error, r.Note)
 				}
-			} else if ddl.Status != StatusPreviewed {
-				t.Errorf("CREATE TABLE: got %s, want previewed", ddl.Status)
+				if r.RowsAffected != 0 || r.Rows != nil || r.Columns != nil {
+					t.Errorf("statement %d: a preview returned rows or counts %d %v", r.Index+1, r.RowsAffected, r.Rows)
+				}
 			}
-			sel := results[8]
-			if len(sel.Columns) != 1 || len(sel.Rows) != 5 || sel.Rows[0][0] != "new" {
-				t.Errorf("SELECT: got columns %v rows %v, want 5 rows starting with new", sel.Columns, sel.Rows)
+			switch engine {
+			case Postgres:
+				if r := rep.Results[1]; !r.HasEstimate || r.EstimateNote != NotePlanner {
+					t.Errorf("DELETE on PostgreSQL: got estimate %v %q, want the planner's", r.HasEstimate, r.EstimateNote)
+				}
+			case MySQL:
+				if r := rep.Results[1]; !r.HasEstimate || r.EstimateNote != NoteTableSize {
+					t.Errorf("DELETE on MariaDB: got estimate %v %q, want the table size", r.HasEstimate, r.EstimateNote)
+				}
+				if rep.Transactional || !strings.Contains(rep.NotTransactionalReason, "statement 7") {
+					t.Errorf("got transactional %v (%q), want not, because of the CREATE TABLE", rep.Transactional, rep.NotTransactionalReason)
+				}
+			}
+			if engine != MySQL && !rep.Transactional {
+				t.Errorf("got not transactional (%q), want one transaction", rep.NotTransactionalReason)
+			}
+			if got := rep.Results[0].Note; got != "the rows it changes will be saved" {
+				t.Errorf("UPDATE: got note %q", got)
 			}
 			if got := dump(); !reflect.DeepEqual(got, before) {
 				t.Errorf("preview changed the tables\ngot  %q\nwant %q", got, before)
@@ -136,6 +143,9 @@ func TestPreviewRollsBack(t *testing.T) {
 			err = tt.raw.QueryRow("SELECT COUNT(*) FROM items WHERE region = 'x'").Scan(&n)
 			if err != nil || n != 0 {
 				t.Errorf("previewed INSERT left %d rows (%v)", n, err)
+			}
+			if tableExists(t, tt, "extra") {
+				t.Errorf("previewed CREATE TABLE made the table")
 			}
 		})
 	}
@@ -419,15 +429,15 @@ func TestMySQLTableThatCannotRollBack(t *testing.T) {
 	tt.load(t)
 	tt.exec(t, "CREATE TABLE logs (id INT PRIMARY KEY, m VARCHAR(10)) ENGINE=MyISAM", "INSERT INTO logs VALUES (1, 'a')")
 
-	results, err := tt.db.Preview(ctx, split(t, MySQL, "DELETE FROM logs; DELETE FROM items WHERE region = 'us'"), Options{})
+	rep, err := tt.db.Preview(ctx, split(t, MySQL, "DELETE FROM logs; DELETE FROM items WHERE region = 'us'"), Options{})
 	if err != nil {
 		t.Fatalf("Preview: %v", err)
 	}
-	if results[0].Status != StatusNotPreviewed || !strings.Contains(results[0].Note, "MyISAM") {
-		t.Errorf("got %s %q, want the MyISAM table not previewed", results[0].Status, results[0].Note)
+	if rep.Transactional || !strings.Contains(rep.NotTransactionalReason, "MyISAM") {
+		t.Errorf("got transactional %v %q, want not, because of the MyISAM table", rep.Transactional, rep.NotTransactionalReason)
 	}
-	if results[1].Status != StatusPreviewed || results[1].RowsAffected != 3 {
-		t.Errorf("got %s with %d rows, want previewed with 3", results[1].Status, results[1].RowsAffected)
+	if statuses(rep.Results)[1] != StatusPreviewed {
+		t.Errorf("got %v, want previewed", statuses(rep.Results))
 	}
 	if got := tt.dump(t, "SELECT * FROM logs"); !reflect.DeepEqual(got, []string{"'1' | 'a'"}) {
 		t.Errorf("preview changed the MyISAM table: %v", got)
@@ -448,12 +458,15 @@ func TestPostgresStatementOutsideTransaction(t *testing.T) {
 	tt.load(t)
 	stmts := split(t, Postgres, "CREATE INDEX CONCURRENTLY items_name ON items (name); DELETE FROM items WHERE region = 'us'")
 
-	results, err := tt.db.Preview(ctx, stmts, Options{})
+	rep, err := tt.db.Preview(ctx, stmts, Options{})
 	if err != nil {
 		t.Fatalf("Preview: %v", err)
 	}
-	if got := statuses(results); !reflect.DeepEqual(got, []Status{StatusNotPreviewed, StatusPreviewed}) {
+	if got := statuses(rep.Results); !reflect.DeepEqual(got, []Status{StatusPreviewed, StatusPreviewed}) {
 		t.Errorf("preview: got %v", got)
+	}
+	if rep.Transactional || !strings.Contains(rep.NotTransactionalReason, "CONCURRENTLY") {
+		t.Errorf("preview: got transactional %v %q, want not because of CONCURRENTLY", rep.Transactional, rep.NotTransactionalReason)
 	}
 
 	exec, err := tt.db.Execute(ctx, stmts, Options{})

@@ -49,10 +49,13 @@ func (e *SplitError) Error() string {
 // it understands the engine's quotes, comments, PostgreSQL dollar quoting,
 // BEGIN ... END bodies of routines and triggers, and MySQL's DELIMITER
 // command. Empty statements are dropped; input without any statement, or
-// with an unterminated quote, comment or block, is refused with a
+// with an unterminated quote, comment or block, or that is not valid UTF-8, is refused with a
 // *SplitError that says where.
 func Split(engine Engine, sql string) ([]Statement, error) {
 	if err := engine.valid(); err != nil {
+		return nil, err
+	}
+	if err := checkUTF8(sql); err != nil {
 		return nil, err
 	}
 	parts, err := splitTokens(engine, sql)
@@ -76,6 +79,24 @@ func Split(engine Engine, sql string) ([]Statement, error) {
 		})
 	}
 	return stmts, nil
+}
+
+// checkUTF8 refuses text that is not valid UTF-8 with a *SplitError at
+// its first bad byte: SQL is sent as it was given, never with bytes
+// replaced, and the engines are told it is UTF-8.
+func checkUTF8(sql string) error {
+	if utf8.ValidString(sql) {
+		return nil
+	}
+	for i := 0; i < len(sql); {
+		r, n := utf8.DecodeRuneInString(sql[i:])
+		if r == utf8.RuneError && n <= 1 {
+			line, col := newPositions(sql).at(i)
+			return &SplitError{Line: line, Col: col, Msg: fmt.Sprintf("invalid UTF-8 (byte 0x%02x): the SQL must be UTF-8 text", sql[i])}
+		}
+		i += n
+	}
+	return nil
 }
 
 // tokKind is the lexical class of a token.
