@@ -204,20 +204,18 @@ func AddressKey(addr string) string {
 }
 
 // Bound returns s without control characters and invalid UTF-8, cut to at
-// most n runes (with … when cut): for storing text a visitor chose.
+// most n runes (the last one … when cut; n > 0): for storing text a visitor chose.
 func Bound(s string, n int) string {
-	var b strings.Builder
-	runes := 0
+	var kept []rune
 	for _, r := range strings.ToValidUTF8(s, "") {
 		if r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 || r == 0x2028 || r == 0x2029 || r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 {
 			continue
 		}
-		if runes == n {
-			b.WriteString("…")
+		if len(kept) == n {
+			kept[n-1] = '…'
 			break
 		}
-		b.WriteRune(r)
-		runes++
+		kept = append(kept, r)
 	}
-	return b.String()
+	return string(kept)
 }

@@ -168,7 +168,8 @@ func TestBound(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"bob", "bob"},
 		{"a\r\nb\tc\x00d\x1b[31m", "abcd[31m"},
-		{strings.Repeat("x", 70), strings.Repeat("x", 64) + "…"},
+		{strings.Repeat("x", 70), strings.Repeat("x", 63) + "…"},
+		{strings.Repeat("é", 64), strings.Repeat("é", 64)},
 		{"\xff\xfeok", "ok"},
 		{"rtl\u202eevil", "rtlevil"},
 	}
