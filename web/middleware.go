@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -301,4 +302,38 @@ func randomToken() string {
 func currentSession(c echo.Context) *rewind.Session {
 	ss, _ := c.Get("sessionRecord").(*rewind.Session)
 	return ss
+}
+
+// notFoundUnlessRoute answers 404 for a request whose path no route's pattern
+// matches. Echo's router can answer 405 for such a path when part of it
+// matched a route of another method; an unknown URL is a 404 for everyone.
+func notFoundUnlessRoute(patterns []string) echo.MiddlewareFunc {
+	re := map[string]*regexp.Regexp{}
+	for _, p := range patterns {
+		var b strings.Builder
+		b.WriteString("^")
+		for i, seg := range strings.Split(p, "/") {
+			if i > 0 {
+				b.WriteString("/")
+			}
+			switch {
+			case strings.HasPrefix(seg, ":"):
+				b.WriteString("[^/]+")
+			case seg == "*":
+				b.WriteString(".*")
+			default:
+				b.WriteString(regexp.QuoteMeta(seg))
+			}
+		}
+		b.WriteString("$")
+		re[p] = regexp.MustCompile(b.String())
+	}
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if r, ok := re[c.Path()]; !ok || !r.MatchString(c.Request().URL.Path) {
+				return echo.ErrNotFound
+			}
+			return next(c)
+		}
+	}
 }

@@ -100,12 +100,14 @@ func (s *Server) routeList() []route {
 func (s *Server) routes(e *echo.Echo) {
 	list := s.routeList()
 	limits := map[string]int64{}
+	var patterns []string
 	for _, r := range list {
 		if r.bodyLimit > 0 {
 			limits[r.method+" "+r.path] = r.bodyLimit
 		}
+		patterns = append(patterns, r.path)
 	}
-	e.Use(middleware.Recover(), s.logRequests, securityHeaders, s.loadSession, s.limitBody(limits))
+	e.Use(middleware.Recover(), s.logRequests, securityHeaders, s.loadSession, notFoundUnlessRoute(patterns), s.limitBody(limits))
 	for _, r := range list {
 		mw := []echo.MiddlewareFunc{s.checkCSRF}
 		if r.role != public {
