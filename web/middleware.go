@@ -214,8 +214,11 @@ func (s *Server) limitBody(limits map[string]int64) echo.MiddlewareFunc {
 }
 
 func (s *Server) tooLarge(c echo.Context, limit int64) error {
-	return s.answer(c, http.StatusRequestEntityTooLarge, fmt.Sprintf(
-		"The form is larger than Rewind takes here (%s); nothing was saved. Go back to keep what you typed, shorten it and send it again.", byteSize(limit)))
+	msg := fmt.Sprintf("The form is larger than Rewind takes here (%s); nothing was saved. Go back to keep what you typed, shorten it and send it again.", byteSize(limit))
+	if c.Path() == "/login" && !isHTMX(c) {
+		return s.render(c, http.StatusRequestEntityTooLarge, s.meta(c, "Sign in", ""), templates.LoginPage(templates.LoginView{CSRF: csrfToken(c), Next: "/", Error: msg}))
+	}
+	return s.answer(c, http.StatusRequestEntityTooLarge, msg)
 }
 
 // answer sends an error status with a message, as handleError does for

@@ -586,6 +586,9 @@ func TestBodyLimits(t *testing.T) {
 			if code == http.StatusRequestEntityTooLarge && !strings.Contains(page, "nothing was saved") {
 				t.Errorf("413 page does not say what happened:\n%s", page)
 			}
+			if code == http.StatusRequestEntityTooLarge && tt.path == "/login" && !strings.Contains(page, `data-testid="login-form"`) {
+				t.Error("a too large login gets no login form")
+			}
 			if code != http.StatusSeeOther && snapshot(t, store) != before {
 				t.Error("the store changed")
 			}
