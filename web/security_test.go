@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rewindhq/rewind/internal/auth"
 	"github.com/rewindhq/rewind/internal/rewind"
 	"github.com/rewindhq/rewind/internal/sqlite"
 )
@@ -621,5 +622,46 @@ func TestOverlongFieldsKeepForm(t *testing.T) {
 	}
 	if _, err := store.UserByName(context.Background(), "newbie"); err == nil {
 		t.Error("user created")
+	}
+}
+
+// TestFailedLoginFloodIsBounded sends failed logins of many usernames from
+// many addresses (through a trusted proxy, so each counts as its own
+// client): the audit trail takes at most MaxLoginFailureRows rows a minute
+// and one row that counts the rest.
+func TestFailedLoginFloodIsBounded(t *testing.T) {
+	_, proxy, _ := net.ParseCIDR("127.0.0.0/8")
+	_, ts, store := newTestServerWith(t, Options{TrustedProxies: []*net.IPNet{proxy}})
+	c := newClient(t, ts.URL)
+	token := c.csrf("/login")
+	const n = sqlite.MaxLoginFailureRows + 30
+	hash, _ := auth.HashPassword("right-password") // a known user's check is quick in tests
+	for i := 0; i < n; i++ {
+		if err := store.CreateUser(context.Background(), &rewind.User{Username: fmt.Sprintf("flood%d", i), Role: rewind.RoleViewer, PasswordHash: hash}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		body := url.Values{"csrf_token": {token}, "username": {fmt.Sprintf("flood%d", i)}, "password": {"x"}}.Encode()
+		code, _ := c.send("POST", "/login", "application/x-www-form-urlencoded", []byte(body),
+			map[string]string{"X-Forwarded-For": fmt.Sprintf("198.51.%d.%d", i/250, i%250+1)})
+		if code != http.StatusUnauthorized {
+			t.Fatalf("login %d: %d", i, code)
+		}
+	}
+	if !time.Now().Truncate(time.Minute).Equal(start.Truncate(time.Minute)) {
+		t.Skip("the flood crossed a minute boundary; its rows are split over two minutes")
+	}
+	_, total, err := store.Audit(context.Background(), rewind.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := sqlite.MaxLoginFailureRows + 1; total != want {
+		t.Errorf("%d audit rows after %d failed logins, want %d", total, n, want)
+	}
+	others, _, _ := store.Audit(context.Background(), rewind.AuditFilter{Actor: sqlite.LoginFailureOthers})
+	if len(others) != 1 || others[0].Detail != "from many addresses (30 attempts)" {
+		t.Errorf("overflow row: %+v", others)
 	}
 }
