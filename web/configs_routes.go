@@ -47,6 +47,7 @@ func (s *Server) configRoutes(v, op, ap *echo.Group) {
 
 	op.GET("/configs/:id/rollback", s.configRollbackForm)
 	op.POST("/configs/:id/rollback", s.configRollbackCreate)
+	op.POST("/configs/:id/reveal", s.configReveal)
 }
 
 // configSettingsRoutes lists the admin routes for Nacos servers under /settings.

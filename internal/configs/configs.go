@@ -34,6 +34,8 @@ type Store interface {
 	// RecordConfigVersion appends a version seen live or made by a rollback
 	// unless the newest such version has the same hash.
 	RecordConfigVersion(ctx context.Context, v *rewind.Version) (*rewind.Version, bool, error)
+	// Version returns a recorded version by its ID.
+	Version(ctx context.Context, id int64) (*rewind.Version, error)
 	// LiveConfigVersion returns the newest version seen live or made by a rollback.
 	LiveConfigVersion(ctx context.Context, targetID int64) (*rewind.Version, error)
 	// ImportConfigHistory appends the versions read from Nacos history not yet recorded.

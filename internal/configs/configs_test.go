@@ -570,3 +570,53 @@ func TestReconcileAfterStop(t *testing.T) {
 		})
 	}
 }
+
+func TestRestoreOutcomeHidesMD5OfMaskedContent(t *testing.T) {
+	tests := []struct {
+		name       string
+		v1, v2, v3 string
+		hidden     bool
+	}{
+		{"no secrets", "v: 1\n", "v: 2\n", "v: 3\n", false},
+		{"secrets", "v: 1\npassword: one\n", "v: 2\npassword: two\n", "v: 3\npassword: three\n", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newRestoreFixture(t, 0)
+			f.nacos.Seed(appKey, "yaml", tt.v1)
+			tg := f.target(appKey)
+			f.nacos.Publish(appKey, tt.v2)
+			vs := f.versions(tg, "two versions", func(vs []rewind.ConfigVersion) bool { return len(vs) == 2 })
+			f.nacos.BeforePublish(func(nacostest.Key) {
+				f.nacos.BeforePublish(nil)
+				f.nacos.Publish(appKey, tt.v3)
+			})
+			conflict, _ := f.approve(f.request(tg, vs[1].Number, rewind.ConfigPublish, nacos.ContentMD5(tt.v2)))
+			if conflict.State != rewind.StateFailed || !strings.Contains(conflict.Outcome, "Nothing was written") {
+				t.Fatalf("request %s: %s; want failed, nothing written", conflict.State, conflict.Outcome)
+			}
+			f.versions(tg, "three versions", func(vs []rewind.ConfigVersion) bool { return len(vs) == 3 })
+			ok, _ := f.approve(f.request(tg, vs[1].Number, rewind.ConfigPublish, nacos.ContentMD5(tt.v3)))
+			if ok.State != rewind.StateSucceeded {
+				t.Fatalf("request %s: %s; want succeeded", ok.State, ok.Outcome)
+			}
+			events, _, err := f.store.Audit(f.ctx, rewind.AuditFilter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			texts := []string{conflict.Outcome, ok.Outcome}
+			for _, e := range events {
+				texts = append(texts, e.Detail+" "+e.Outcome)
+			}
+			all := strings.Join(texts, "\n")
+			for _, content := range []string{tt.v1, tt.v2, tt.v3} {
+				if got := strings.Contains(all, nacos.ContentMD5(content)); got == tt.hidden {
+					t.Errorf("outcomes and audit show the md5 of %q: %v, want %v:\n%s", content, got, !tt.hidden, all)
+				}
+			}
+			if got := strings.Contains(conflict.Outcome, nacos.HiddenMD5) && strings.Contains(ok.Outcome, nacos.HiddenMD5); got != tt.hidden {
+				t.Errorf("outcomes say the md5 is hidden: %v, want %v:\n%s", got, tt.hidden, all)
+			}
+		})
+	}
+}
