@@ -28,6 +28,9 @@ type Config struct {
 	NacosServers   []NacosServer `yaml:"nacos_servers"`
 	Databases      []Database    `yaml:"databases"`
 	SQL            SQL           `yaml:"sql"`
+	// NacosCAFile names a PEM file of authorities trusted, besides the
+	// system's, for https:// Nacos servers.
+	NacosCAFile string `yaml:"nacos_ca_file"`
 }
 
 // NacosServer declares a Nacos server whose configs Rewind follows.

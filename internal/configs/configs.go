@@ -57,6 +57,9 @@ type Options struct {
 	FollowInterval time.Duration
 	// HealthInterval is how often each server is checked; DefaultHealthInterval when zero.
 	HealthInterval time.Duration
+	// CAFile names a PEM file of certificate authorities trusted, besides the system's, for
+	// https:// servers.
+	CAFile string
 	// Log receives what the Manager does; nothing when nil.
 	Log *slog.Logger
 }
@@ -242,6 +245,9 @@ func describe(name string, err error) error {
 		return nil
 	case errors.As(err, &re):
 		return err
+	case errors.Is(err, nacos.ErrUntrusted):
+		return rewind.Errorf(rewind.EUNAVAILABLE, "Rewind does not trust the TLS certificate of Nacos server %s (%v); "+
+			"give the authority that signed it in nacos_ca_file, or correct the server's certificate.", name, err)
 	case errors.Is(err, nacos.ErrUnreachable):
 		return rewind.Errorf(rewind.EUNAVAILABLE, "Rewind cannot reach Nacos server %s (%v).", name, err)
 	case errors.Is(err, nacos.ErrLoginRefused):
