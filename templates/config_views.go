@@ -22,6 +22,9 @@ type NacosServerState struct {
 	MaskKeys      []string
 	FromConfig    bool
 	Status        rewind.NacosStatus
+	// PlainHTTP is set for a server with a password on an http:// address:
+	// the password travels unencrypted.
+	PlainHTTP bool
 }
 
 // ConfigScope is one server and namespace the configs list can show.

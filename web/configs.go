@@ -104,7 +104,8 @@ func (s *Server) configsList(c echo.Context) error {
 // nacosState describes a registered server without its password.
 func (s *Server) nacosState(n *rewind.NacosServer, env string) templates.NacosServerState {
 	st := templates.NacosServerState{ID: n.ID, Name: n.Name, EnvironmentID: n.EnvironmentID, Env: env, Addr: n.Addr, ContextPath: n.ContextPath,
-		Namespaces: n.Namespaces, Username: n.Username, HasPassword: n.Password != "", MaskKeys: n.MaskKeys, FromConfig: n.FromConfig}
+		Namespaces: n.Namespaces, Username: n.Username, HasPassword: n.Password != "", MaskKeys: n.MaskKeys, FromConfig: n.FromConfig,
+		PlainHTTP: n.Password != "" && !rewind.NacosOverHTTPS(n.Addr)}
 	if s.opt.Configs != nil {
 		st.Status = s.opt.Configs.Status(n.ID)
 	} else {

@@ -755,3 +755,56 @@ func TestMD5HiddenWhenContentHasMaskedValues(t *testing.T) {
 	}
 	noSecrets(t, "the request page", body)
 }
+
+func TestNacosSettingsWarnAboutPasswordsOverPlainHTTP(t *testing.T) {
+	s := newCfgServer(t)
+	ctx := context.Background()
+	for _, n := range []*rewind.NacosServer{
+		{Name: "plain-no-password", Addr: "nacos.example.com:8848", Username: "reader"},
+		{Name: "tls", Addr: "https://nacos.example.com:8848", Username: "rewind", Password: "pw"},
+		{Name: "plain-scheme", Addr: "http://nacos.example.com:8848", Username: "rewind", Password: "pw"},
+	} {
+		n.EnvironmentID = s.server.EnvironmentID
+		if err := s.store.SaveNacosServer(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	adam := newClient(t, s.url)
+	adam.login("adam")
+	code, body := adam.get("/settings/nacos")
+	if code != http.StatusOK {
+		t.Fatalf("settings = %d", code)
+	}
+	rows := map[string]string{}
+	parts := strings.Split(body, `data-testid="nacos-server-row" data-name="`)
+	for _, p := range parts[1:] {
+		name, rest, _ := strings.Cut(p, `"`)
+		rows[name], _, _ = strings.Cut(rest, "</tr>")
+	}
+	tests := []struct {
+		name string
+		want int // warnings: in the list and in the change form
+	}{
+		{"nacos-prod", 2},
+		{"plain-scheme", 2},
+		{"plain-no-password", 0},
+		{"tls", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			row, ok := rows[tt.name]
+			if !ok {
+				t.Fatalf("no row for %s", tt.name)
+			}
+			if got := strings.Count(row, `data-testid="plain-http-warning"`); got != tt.want {
+				t.Errorf("warnings = %d, want %d", got, tt.want)
+			}
+			if tt.want > 0 && !strings.Contains(row, "The password travels unencrypted; use https://.") {
+				t.Errorf("the warning does not say what to do")
+			}
+		})
+	}
+	if !strings.Contains(body, `data-testid="nacos-tls-hint"`) || !strings.Contains(body, `placeholder="https://nacos.example.com:8848"`) {
+		t.Errorf("the add form does not suggest https://")
+	}
+}

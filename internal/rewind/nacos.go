@@ -232,5 +232,5 @@ type NacosStatus struct {
 // NacosOverHTTPS says whether a Nacos server address uses https://; any
 // other address is plain HTTP, where the password travels unencrypted.
 func NacosOverHTTPS(addr string) bool {
-	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(addr)), "https://")
+	return strings.HasPrefix(strings.TrimSpace(addr), "https://")
 }
