@@ -43,6 +43,14 @@ var appKey = nacostest.Key{Group: "DEFAULT_GROUP", DataID: "app.yaml"}
 
 func newCfgServer(t testing.TB) *cfgServer {
 	t.Helper()
+	return newCfgServerWith(t, nacostest.Options{Mode: nacostest.Mode2})
+}
+
+// newCfgServerWith is newCfgServer with a stand-in started with opts; with
+// opts.TLS the server is registered at its https:// address and Rewind
+// trusts its CA.
+func newCfgServerWith(t testing.TB, opts nacostest.Options) *cfgServer {
+	t.Helper()
 	ctx := context.Background()
 	box, err := secret.NewBox(make([]byte, 32))
 	if err != nil {
@@ -66,9 +74,12 @@ func newCfgServer(t testing.TB) *cfgServer {
 	if err := store.SaveEnvironment(ctx, env); err != nil {
 		t.Fatal(err)
 	}
-	srv := nacostest.Start(t, nacostest.Options{Mode: nacostest.Mode2})
+	srv := nacostest.Start(t, opts)
 	srv.Seed(appKey, "yaml", appYAML)
 	reg := &rewind.NacosServer{Name: "nacos-prod", EnvironmentID: env.ID, Addr: srv.Addr(), Username: srv.Username(), Password: srv.Password()}
+	if opts.TLS {
+		reg.Addr = srv.URL()
+	}
 	if err := store.SaveNacosServer(ctx, reg); err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +88,8 @@ func newCfgServer(t testing.TB) *cfgServer {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	m := configs.New(store, configs.Options{DataDir: dir, FollowInterval: 300 * time.Millisecond, HealthInterval: 200 * time.Millisecond, Log: log})
+	m := configs.New(store, configs.Options{DataDir: dir, FollowInterval: 300 * time.Millisecond, HealthInterval: 200 * time.Millisecond, Log: log,
+		CAFile: srv.CAFile()})
 	runCtx, stop := context.WithCancel(ctx)
 	m.Start(runCtx, []*rewind.NacosServer{reg})
 	t.Cleanup(func() { stop(); m.Stop(); _ = os.RemoveAll(dir) })
@@ -806,5 +818,33 @@ func TestNacosSettingsWarnAboutPasswordsOverPlainHTTP(t *testing.T) {
 	}
 	if !strings.Contains(body, `data-testid="nacos-tls-hint"`) || !strings.Contains(body, `placeholder="https://nacos.example.com:8848"`) {
 		t.Errorf("the add form does not suggest https://")
+	}
+}
+
+func TestConfigPagesOverTLS(t *testing.T) {
+	s := newCfgServerWith(t, nacostest.Options{Mode: nacostest.Mode2, TLS: true})
+	s.nacos.Publish(appKey, "server:\n  port: 9090\n")
+	tg := s.target(t, "app.yaml", 2)
+	adam := newClient(t, s.url)
+	adam.login("adam")
+	code, body := adam.get("/settings/nacos")
+	if code != http.StatusOK || strings.Contains(body, `data-testid="plain-http-warning"`) || !strings.Contains(body, `data-testid="nacos-version"`) {
+		t.Errorf("settings = %d, want the https server checked and no plain-HTTP warning", code)
+	}
+	otto := newClient(t, s.url)
+	otto.login("otto")
+	code, body = otto.get(s.path(tg, ""))
+	if code != http.StatusOK || !strings.Contains(body, "9090") || len(versionNumbers(body)) != 2 || strings.Contains(body, `data-testid="nacos-problem"`) {
+		t.Fatalf("config page over TLS = %d, want the content and both versions", code)
+	}
+	vs, err := s.m.Versions(context.Background(), tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, form := otto.get(s.path(tg, "/rollback?version="+strconv.FormatInt(vs[1].Number, 10)))
+	code, _ = otto.post(s.path(tg, "/rollback"), url.Values{"csrf_token": {otto.csrf("/configs")}, "version": {strconv.FormatInt(vs[1].Number, 10)},
+		"base": {formBase(t, form)}, "reason": {"back to 8080"}})
+	if code != http.StatusSeeOther {
+		t.Errorf("restore request over TLS = %d, want 303", code)
 	}
 }
