@@ -101,11 +101,22 @@ func (a sdkHTTP) Request(method, path string, header http.Header, timeoutMs uint
 	if header != nil {
 		req.Header = header.Clone()
 	}
-	if method != http.MethodGet && method != http.MethodDelete && req.Header.Get("Content-Type") == "" {
+	if method != http.MethodGet && method != http.MethodDelete && !hasHeader(req.Header, "Content-Type") {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	hc := &http.Client{Transport: a.transport, Timeout: time.Duration(timeoutMs) * time.Millisecond}
 	return hc.Do(req)
+}
+
+// hasHeader says whether h has name, however the SDK spelled it (it writes
+// "content-type" straight into the map).
+func hasHeader(h http.Header, name string) bool {
+	for k := range h {
+		if strings.EqualFold(k, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // RequestOnlyResult returns the body of a 200 answer, "" otherwise.
