@@ -186,6 +186,9 @@ type RequestView struct {
 	// Config is what a request on a config adds: its action and, when the
 	// config changed since the request was made, the new diff.
 	Config *ConfigRequestView
+	// Comment and DecideError are the typed comment and why the decision
+	// was refused, when it was.
+	Comment, DecideError string
 }
 
 // RequestItem is a rollback request in a list.

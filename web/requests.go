@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -137,7 +138,17 @@ func (s *Server) decide(c echo.Context, approve bool) error {
 	if !approve {
 		action, outcome = rewind.ActionReject, "rejected"
 	}
-	comment := c.FormValue("comment")
+	comment := strings.TrimSpace(c.FormValue("comment"))
+	// A comment the rule refuses (missing, too long) gets the page back with
+	// what was typed; the store checks the rule again in its transaction.
+	if _, err := r.Decide(*u, approve, comment); rewind.ErrorCode(err) == rewind.EINVALID {
+		v, verr := s.requestView(c, true)
+		if verr != nil {
+			return verr
+		}
+		v.Comment, v.DecideError = c.FormValue("comment"), rewind.ErrorMessage(err)
+		return s.render(c, http.StatusUnprocessableEntity, s.meta(c, "Request #"+strconv.FormatInt(id, 10), "approvals"), templates.RequestPage(v))
+	}
 	ev := rewind.AuditEvent{Actor: u.Username, Action: action, Environment: it.Env, TargetKind: it.Target.Kind, Target: it.Target.Label(), Outcome: outcome, Detail: comment}
 	r, err = s.store.Decide(ctx, id, *u, approve, comment, ev)
 	if err != nil {

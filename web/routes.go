@@ -55,6 +55,7 @@ func (s *Server) routeList() []route {
 		{get, "/configs/:id/versions/:number/raw", viewer, s.configVersionRaw, 0},
 		{get, "/configs/:id/rollback", operator, s.configRollbackForm, 0},
 		{post, "/configs/:id/rollback", operator, s.configRollbackCreate, 0},
+		{post, "/configs/:id/reveal", operator, s.configReveal, 0},
 
 		{get, "/databases", viewer, s.databasesList, 0},
 		{get, "/databases/:id", viewer, s.databaseShow, 0},

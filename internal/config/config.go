@@ -36,6 +36,9 @@ type Config struct {
 	// it lasts without a request.
 	SessionLifetime time.Duration `yaml:"session_lifetime"`
 	SessionIdle     time.Duration `yaml:"session_idle"`
+	// NacosCAFile names a PEM file of authorities trusted, besides the
+	// system's, for https:// Nacos servers.
+	NacosCAFile string `yaml:"nacos_ca_file"`
 }
 
 // NacosServer declares a Nacos server whose configs Rewind follows.
