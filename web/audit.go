@@ -43,9 +43,8 @@ func (s *Server) auditList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	pageNum, _ := strconv.Atoi(c.QueryParam("page"))
-	pageNum = max(pageNum, 1)
-	f.Offset, f.Limit = (pageNum-1)*auditPerPage, auditPerPage
+	pageNum := pageParam(c)
+	f.Offset, f.Limit = pageOffset(pageNum, auditPerPage), auditPerPage
 	events, total, err := s.store.Audit(ctx, f)
 	if err != nil {
 		return err

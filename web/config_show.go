@@ -57,9 +57,8 @@ func (s *Server) configShow(c echo.Context) error {
 		return err
 	}
 	current := currentIndex(versions, v.Exists, md5)
-	pageNum, _ := strconv.Atoi(c.QueryParam("page"))
-	v.Nav = templates.PageNav{Page: pageNum, PerPage: configVersionsPerPage, Total: len(versions), BaseURL: v.BasePath}
-	from := (v.Nav.Current() - 1) * configVersionsPerPage
+	v.Nav = templates.PageNav{Page: pageParam(c), PerPage: configVersionsPerPage, Total: len(versions), BaseURL: v.BasePath}
+	from := pageOffset(v.Nav.Current(), configVersionsPerPage)
 	canRequest := u.Role.Allows(rewind.RoleOperator) && !v.Status.ReadOnly
 	page := versions[min(from, len(versions)):min(from+configVersionsPerPage, len(versions))]
 	md5s := s.versionMD5s(ctx, be, t, page, revealed)
