@@ -119,32 +119,17 @@ func (s *Server) requestReject(c echo.Context) error  { return s.decide(c, false
 
 // decide records an approval or rejection.
 func (s *Server) decide(c echo.Context, approve bool) error {
-	ctx := c.Request().Context()
-	u := currentUser(c)
 	id, err := idParam(c, "id")
 	if err != nil {
 		return err
 	}
-	r, err := s.store.Request(ctx, id)
+	r, err := s.requests().Decide(c.Request().Context(), actor(c), id, approve, c.FormValue("comment"))
 	if err != nil {
 		return err
 	}
-	it, err := s.requestItem(ctx, r, false)
-	if err != nil {
-		return err
-	}
-	action, outcome := rewind.ActionApprove, "approved"
+	outcome := "approved"
 	if !approve {
-		action, outcome = rewind.ActionReject, "rejected"
-	}
-	comment := c.FormValue("comment")
-	ev := rewind.AuditEvent{Actor: u.Username, Action: action, Environment: it.Env, TargetKind: it.Target.Kind, Target: it.Target.Label(), Outcome: outcome, Detail: comment}
-	r, err = s.store.Decide(ctx, id, *u, approve, comment, ev)
-	if err != nil {
-		return err
-	}
-	if r.State == rewind.StateApproved {
-		s.runner.Wake()
+		outcome = "rejected"
 	}
 	flash(c, 's', "You "+outcome+" request #"+strconv.FormatInt(id, 10)+"; it is now "+string(r.State)+".")
 	return redirect(c, "/requests/"+strconv.FormatInt(id, 10))
@@ -152,25 +137,11 @@ func (s *Server) decide(c echo.Context, approve bool) error {
 
 // requestCancel lets the requester (or an admin) withdraw a request not yet running.
 func (s *Server) requestCancel(c echo.Context) error {
-	ctx := c.Request().Context()
-	u := currentUser(c)
 	id, err := idParam(c, "id")
 	if err != nil {
 		return err
 	}
-	r, err := s.store.Request(ctx, id)
-	if err != nil {
-		return err
-	}
-	if err := r.CanCancel(*u); err != nil {
-		return err
-	}
-	it, err := s.requestItem(ctx, r, false)
-	if err != nil {
-		return err
-	}
-	ev := rewind.AuditEvent{Actor: u.Username, Action: rewind.ActionCancel, Environment: it.Env, TargetKind: it.Target.Kind, Target: it.Target.Label(), Outcome: "cancelled"}
-	if _, err := s.store.Move(ctx, id, []rewind.State{rewind.StatePending, rewind.StateApproved}, rewind.StateCancelled, "Cancelled by "+u.Username+".", &ev); err != nil {
+	if _, err := s.requests().Cancel(c.Request().Context(), actor(c), id); err != nil {
 		return err
 	}
 	flash(c, 's', "Request #"+strconv.FormatInt(id, 10)+" cancelled.")
