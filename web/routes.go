@@ -14,6 +14,7 @@ func (s *Server) routes(e *echo.Echo) {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/static/*", echo.WrapHandler(static.Handler()))
+	s.apiRoutes(e)
 
 	e.GET("/login", s.loginForm)
 	e.POST("/login", s.login)
