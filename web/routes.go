@@ -55,4 +55,5 @@ func (s *Server) routes(e *echo.Echo) {
 	ad.POST("/users/:name", s.userUpdate)
 	s.configSettingsRoutes(ad)
 	s.databaseSettingsRoutes(ad)
+	s.tokenRoutes(v, ad)
 }
