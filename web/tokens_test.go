@@ -14,9 +14,9 @@ var revokeRe = regexp.MustCompile(`action="(/(?:profile|settings)/tokens/\d+/rev
 func TestProfileTokens(t *testing.T) {
 	for _, tc := range []struct {
 		name, user, path string
-		form           url.Values
-		wantCreate     int
-		wantMe         string
+		form             url.Values
+		wantCreate       int
+		wantMe           string
 	}{
 		{"personal", "otto", "/profile/tokens", url.Values{"name": {"laptop"}, "days": {"30"}}, 200, "otto"},
 		{"personal read-only", "vera", "/profile/tokens", url.Values{"name": {"ro"}, "days": {"0"}, "read_only": {"1"}}, 200, "vera"},
