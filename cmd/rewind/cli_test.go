@@ -127,13 +127,17 @@ func TestCLI(t *testing.T) {
 			}
 		}},
 		{"rollback without reason", "", "", func() []string { return []string{"rollback", tid, "--to", "1"} }, "reason", nil},
-		{"rollback", "", "", func() []string { return []string{"rollback", tid, "--to", "1", "--reason", "bad release", "--idempotency-key", "run-1"} }, "", func(t *testing.T, out string) {
+		{"rollback", "", "", func() []string {
+			return []string{"rollback", tid, "--to", "1", "--reason", "bad release", "--idempotency-key", "run-1"}
+		}, "", func(t *testing.T, out string) {
 			reqID = strings.TrimSpace(out)
 			if _, err := strconv.Atoi(reqID); err != nil {
 				t.Errorf("rollback printed %q; want the request ID", out)
 			}
 		}},
-		{"rollback retried", "", "", func() []string { return []string{"rollback", tid, "--to", "1", "--reason", "bad release", "--idempotency-key", "run-1"} }, "", func(t *testing.T, out string) {
+		{"rollback retried", "", "", func() []string {
+			return []string{"rollback", tid, "--to", "1", "--reason", "bad release", "--idempotency-key", "run-1"}
+		}, "", func(t *testing.T, out string) {
 			if strings.TrimSpace(out) != reqID {
 				t.Errorf("retry gave request %q, want %s", out, reqID)
 			}
