@@ -46,7 +46,9 @@ func (s *Server) apiRouteList() []apiRoute {
 		{http.MethodPost, "/requests/:id/approve", ap, s.apiDecide(true)},
 		{http.MethodPost, "/requests/:id/reject", ap, s.apiDecide(false)},
 		{http.MethodPost, "/requests/:id/cancel", op, s.apiCancel},
+		{http.MethodGet, "/changes/:id", v, s.apiChange},
 		{http.MethodGet, "/audit", v, s.apiAudit},
+		{http.MethodGet, "/audit.csv", v, s.auditCSV},
 	}
 }
 

@@ -381,6 +381,23 @@ func TestAPIReads(t *testing.T) {
 			}
 		})
 	}
+	t.Run("audit csv", func(t *testing.T) {
+		f.newRequest(t, "otto")
+		code, _, h := f.do(t, "vera", "GET", "/api/v1/audit.csv", nil)
+		if code != 200 || !strings.HasPrefix(h.Get("Content-Type"), "text/csv") {
+			t.Errorf("status %d, type %q; want 200 text/csv", code, h.Get("Content-Type"))
+		}
+	})
+	t.Run("change of a service request", func(t *testing.T) {
+		reqs, _ := f.store.Requests(context.Background(), sqlite.RequestFilter{})
+		if len(reqs) == 0 {
+			t.Fatal("no request")
+		}
+		code, body, _ := f.do(t, "vera", "GET", "/api/v1/changes/"+strconv.FormatInt(reqs[0].ID, 10), nil)
+		if code != 404 || errCode(body) != rewind.ENOTFOUND {
+			t.Errorf("status %d %v, want 404 not_found", code, body)
+		}
+	})
 	t.Run("etag", func(t *testing.T) {
 		_, _, h := f.do(t, "vera", "GET", vp+"/versions", nil)
 		tag := h.Get("ETag")
