@@ -46,6 +46,8 @@ func (s *Server) apiRouteList() []apiRoute {
 		{http.MethodPost, "/requests/:id/approve", ap, s.apiDecide(true)},
 		{http.MethodPost, "/requests/:id/reject", ap, s.apiDecide(false)},
 		{http.MethodPost, "/requests/:id/cancel", op, s.apiCancel},
+		{http.MethodPost, "/databases/:id/changes", op, s.apiChangeSubmit},
+		{http.MethodPost, "/databases/:id/preview", op, s.apiPreview},
 		{http.MethodGet, "/changes/:id", v, s.apiChange},
 		{http.MethodGet, "/audit", v, s.apiAudit},
 		{http.MethodGet, "/audit.csv", v, s.auditCSV},
