@@ -119,6 +119,7 @@ func clientCmd(ctx context.Context, cmd string, args []string, getenv func(strin
 	env := fs.String("environment", "", "list: only this environment")
 	q := fs.String("q", "", "list: part of the name")
 	interval := fs.Duration("interval", 2*time.Second, "watch: how often to look")
+	anyway := fs.Bool("submit-with-failing-preview", false, "sql submit: submit although the preview fails")
 	var pos []string
 	rest := args
 	for { // flags may follow the positional arguments
@@ -255,6 +256,28 @@ func clientCmd(ctx context.Context, cmd string, args []string, getenv func(strin
 			return err
 		}
 		return show(r, func(w *tabwriter.Writer) { requestTable(w, r) })
+	case "sql":
+		if len(pos) != 3 || pos[0] != "submit" {
+			return errors.New("usage: rewind sql submit DATABASE FILE --reason TEXT")
+		}
+		pos = pos[1:]
+		d, err := id(0, "database target ID")
+		if err != nil {
+			return err
+		}
+		text, err := os.ReadFile(pos[1])
+		if err != nil {
+			return fmt.Errorf("sql submit: %w", err)
+		}
+		r, err := c.SubmitSQL(ctx, d, string(text), *reason, *anyway)
+		if err != nil {
+			return err
+		}
+		if *output == "table" {
+			fmt.Fprintln(stdout, r.ID)
+			return nil
+		}
+		return show(r, nil)
 	case "watch":
 		rid, err := id(0, "request ID")
 		if err != nil {

@@ -42,6 +42,8 @@ API client (server and token from "rewind login", or REWIND_SERVER and REWIND_TO
                                  ask for a rollback; prints the request ID
   show|approve|reject|cancel ID [--comment TEXT]
   watch ID                       follow a request; exit 0 only if it succeeded
+  sql submit DATABASE FILE --reason TEXT
+                                 submit a SQL change; prints the request ID
   Add -o json to any of them for JSON.
 
 Run "rewind serve --help" for the settings.`
@@ -61,7 +63,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return userCmd(ctx, args[1:], getenv, stdin, stdout)
 	case "login":
 		return loginCmd(ctx, args[1:], getenv, stdin, stdout)
-	case "services", "configs", "databases", "versions", "diff", "rollback", "show", "approve", "reject", "cancel", "watch":
+	case "services", "configs", "databases", "versions", "diff", "rollback", "show", "approve", "reject", "cancel", "watch", "sql":
 		return clientCmd(ctx, args[0], args[1:], getenv, stdout)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "rewind", version)

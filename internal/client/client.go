@@ -249,3 +249,10 @@ func (c *Client) Watch(ctx context.Context, id int64, interval time.Duration, se
 		}
 	}
 }
+
+// SubmitSQL submits a SQL change on a database (its target ID).
+func (c *Client) SubmitSQL(ctx context.Context, database int64, sql, reason string, failingPreview bool) (*Request, error) {
+	var r Request
+	in := map[string]any{"sql": sql, "reason": reason, "submit_with_failing_preview": failingPreview}
+	return &r, c.do(ctx, "POST", "/databases/"+strconv.FormatInt(database, 10)+"/changes", in, &r)
+}
