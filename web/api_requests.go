@@ -176,6 +176,12 @@ func (s *Server) apiRequestCreate(c echo.Context) error {
 		return invalidField("target_id", "A database is rolled back by a SQL change, not to a version.")
 	}
 	r, err := s.requests().Create(ctx, a, n)
+	if err != nil && key != "" && rewind.ErrorCode(err) == rewind.ECONFLICT {
+		// a concurrent retry with the same key may have made it meanwhile
+		if id, kerr := s.store.IdempotentRequest(ctx, a.Name(), key); kerr == nil && id != 0 {
+			return s.apiRequestShowID(c, http.StatusOK, id)
+		}
+	}
 	if err != nil {
 		return err
 	}
