@@ -1,6 +1,8 @@
 package web
 
 import (
+	"cmp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -122,6 +124,9 @@ func (s *Server) apiTargets(kind rewind.TargetKind) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		if envs := actor(c).Environments; len(envs) > 0 { // a service token sees its environments only
+			all = slices.DeleteFunc(all, func(ts sqlite.TargetSummary) bool { return !slices.Contains(envs, ts.Target.EnvironmentID) })
+		}
 		envs, err := s.envNames(c)
 		if err != nil {
 			return err
@@ -146,8 +151,9 @@ func (s *Server) apiLoadTarget(c echo.Context, kind rewind.TargetKind) (*rewind.
 	if err != nil {
 		return nil, err
 	}
-	if kind != "" && t.Kind != kind {
-		return nil, rewind.Errorf(rewind.ENOTFOUND, "No %s with ID %d.", kind, id)
+	envs := actor(c).Environments
+	if kind != "" && t.Kind != kind || len(envs) > 0 && !slices.Contains(envs, t.EnvironmentID) {
+		return nil, rewind.Errorf(rewind.ENOTFOUND, "No %s with ID %d.", cmp.Or(string(kind), "target"), id)
 	}
 	return t, nil
 }

@@ -398,6 +398,13 @@ func TestAPIReads(t *testing.T) {
 			t.Errorf("status %d %v, want 404 not_found", code, body)
 		}
 	})
+	t.Run("service token bound elsewhere", func(t *testing.T) {
+		_, list, _ := f.do(t, "ci-dev", "GET", "/api/v1/services", nil)
+		code, _, _ := f.do(t, "ci-dev", "GET", vp+"/versions", nil)
+		if list["total"] != 0.0 || code != 404 {
+			t.Errorf("ci-dev sees %v services and versions with %d; want none and 404", list["total"], code)
+		}
+	})
 	t.Run("etag", func(t *testing.T) {
 		_, _, h := f.do(t, "vera", "GET", vp+"/versions", nil)
 		tag := h.Get("ETag")
