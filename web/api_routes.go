@@ -60,7 +60,7 @@ func (s *Server) apiRoutes(e *echo.Echo) {
 	api := echo.New()
 	api.HideBanner, api.HidePort = true, true
 	api.HTTPErrorHandler = s.apiError
-	api.Use(middleware.Recover(), s.logRequests)
+	api.Use(middleware.Recover(), s.logRequests, securityHeaders)
 	g := api.Group("/api/v1")
 	for _, r := range s.apiRouteList() {
 		if r.role == "" {
