@@ -22,6 +22,9 @@ type NacosServerState struct {
 	MaskKeys      []string
 	FromConfig    bool
 	Status        rewind.NacosStatus
+	// PlainHTTP is set for a server with a password on an http:// address:
+	// the password travels unencrypted.
+	PlainHTTP bool
 }
 
 // ConfigScope is one server and namespace the configs list can show.
@@ -69,6 +72,9 @@ type CodeLine []CodeToken
 type ConfigVersionRow struct {
 	V       rewind.ConfigVersion
 	Current bool
+	// MD5 is the version's md5 as the page may show it: "hidden (...)"
+	// when its content has masked values the page does not show.
+	MD5 string
 	// Restore is the link that restores this version ("" when it cannot be
 	// requested); DeleteBefore restores the state before an I row: no config.
 	Restore, DeleteBefore string
@@ -86,7 +92,7 @@ type ConfigView struct {
 	Problem string
 	Exists  bool
 	Format  string
-	MD5     string
+	MD5     string // as the page may show it (see ConfigVersionRow.MD5)
 	Lines   []CodeLine
 	Mask    MaskNote
 	// Versions is one page of the versions, newest first.
@@ -100,8 +106,9 @@ type ConfigView struct {
 type MaskNote struct {
 	Masked    bool   // values are masked
 	Revealed  bool   // values are shown on the user's request
-	RevealURL string // where to reveal them; "" when the user may not
+	RevealURL string // where to post to reveal them; "" when the user may not
 	MaskURL   string // where to mask them again
+	CSRF      string // the token the reveal form posts
 	// SecretsDiffer is set when the contents compared differ only in
 	// masked values.
 	SecretsDiffer bool
@@ -111,7 +118,10 @@ type MaskNote struct {
 // the rollback form.
 type ConfigRestoreExtra struct {
 	Action string // rewind.ConfigPublish or rewind.ConfigDelete
-	MD5    string // the md5 of the content the requester saw
+	// Seen says what the config holds as the requester sees it: "md5 ...",
+	// with the md5 hidden when the content has masked values, or "no config".
+	// The md5 itself stays on the server.
+	Seen   string
 	DataID string // to be typed to confirm a deletion
 	Mask   MaskNote
 }
@@ -119,8 +129,9 @@ type ConfigRestoreExtra struct {
 // ConfigRequestView is what the page of a rollback request on a config adds.
 type ConfigRequestView struct {
 	Action string // rewind.ConfigPublish or rewind.ConfigDelete
-	// Expected is the md5 the requester saw ("" for no config).
-	Expected string
+	// Seen says what the requester saw: "md5 ..." (hidden when the content
+	// has masked values) or "no config".
+	Seen string
 	// Changed is set when the config no longer holds what the requester saw:
 	// the diff from what it holds now to the restored version.
 	Changed *diff.Result

@@ -186,6 +186,9 @@ type RequestView struct {
 	// Config is what a request on a config adds: its action and, when the
 	// config changed since the request was made, the new diff.
 	Config *ConfigRequestView
+	// Comment and DecideError are the typed comment and why the decision
+	// was refused, when it was.
+	Comment, DecideError string
 }
 
 // RequestItem is a rollback request in a list.
@@ -227,6 +230,22 @@ type SettingsView struct {
 	Users        []*rewind.User
 	Roles        []rewind.Role
 	Error        string
+	// NewUser refills the add-user form after an error (never the password).
+	NewUser NewUserForm
+	// Sessions are the active logins, last seen first.
+	Sessions []SessionRow
+}
+
+// NewUserForm is what was typed in the add-user form.
+type NewUserForm struct {
+	Username string
+	Role     rewind.Role
+}
+
+// SessionRow is one active login; Current marks the admin's own.
+type SessionRow struct {
+	S       *rewind.Session
+	Current bool
 }
 
 // ClusterRow is one registered cluster, without its credentials.

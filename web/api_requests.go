@@ -222,7 +222,8 @@ func (s *Server) apiConfigRequest(c echo.Context, t *rewind.Target, to *rewind.V
 		n.Base = nil
 	}
 	n.Expected, n.Payload = live.MD5, payload
-	n.Detail = "restore version " + strconv.FormatInt(to.Number, 10) + " (md5 " + to.Hash + "), seen as " + stateText(live)
+	n.Detail = "restore version " + strconv.FormatInt(to.Number, 10) + " (md5 " + md5Shown(be, t, to.Content, to.Hash, false) + "), seen as " +
+		stateShown(be, t, live.Exists, live.Content, live.MD5)
 	return nil
 }
 

@@ -57,11 +57,20 @@ type apiVersion struct {
 	CreatedAt   time.Time      `json:"created_at"`
 }
 
-func toAPIVersion(v *rewind.Version) *apiVersion {
+// toAPIVersion is v as the API shows it: a config's md5 is hidden, as on
+// the pages, when its content has masked values.
+func (s *Server) toAPIVersion(t *rewind.Target, v *rewind.Version) *apiVersion {
 	if v == nil {
 		return nil
 	}
-	return &apiVersion{v.ID, v.Number, v.Revision, v.Hash, string(v.Source), v.Author, v.ChangeCause, v.Images, v.RequestID, v.CreatedAt}
+	hash := v.Hash
+	if t.Kind == rewind.KindConfig {
+		hash = hiddenMD5
+		if be, err := s.configBackend(); err == nil {
+			hash = md5Shown(be, t, v.Content, v.Hash, false)
+		}
+	}
+	return &apiVersion{v.ID, v.Number, v.Revision, hash, string(v.Source), v.Author, v.ChangeCause, v.Images, v.RequestID, v.CreatedAt}
 }
 
 type apiTarget struct {
@@ -81,7 +90,7 @@ type apiTarget struct {
 
 func (s *Server) toAPITarget(c echo.Context, envs map[int64]string, t *rewind.Target, latest *rewind.Version, count int64) apiTarget {
 	return apiTarget{ID: t.ID, Kind: string(t.Kind), Label: t.Label(), Environment: envs[t.EnvironmentID], OwnerID: t.OwnerID, Namespace: t.Namespace,
-		Workload: t.Workload, Group: t.Group, Name: t.Name, Deleted: t.DeletedAt != nil, Versions: count, Latest: toAPIVersion(latest)}
+		Workload: t.Workload, Group: t.Group, Name: t.Name, Deleted: t.DeletedAt != nil, Versions: count, Latest: s.toAPIVersion(t, latest)}
 }
 
 func (s *Server) envNames(c echo.Context) (map[int64]string, error) {
@@ -194,7 +203,7 @@ func (s *Server) apiVersions(c echo.Context) error {
 	}
 	out := make([]*apiVersion, 0, len(vs))
 	for _, v := range vs {
-		out = append(out, toAPIVersion(v))
+		out = append(out, s.toAPIVersion(t, v))
 	}
 	return apiJSON(c, 200, page{Items: out, Page: pageNo, PerPage: perPage, Total: total})
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -42,9 +43,8 @@ func (s *Server) auditList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	pageNum, _ := strconv.Atoi(c.QueryParam("page"))
-	pageNum = max(pageNum, 1)
-	f.Offset, f.Limit = (pageNum-1)*auditPerPage, auditPerPage
+	pageNum := pageParam(c)
+	f.Offset, f.Limit = pageOffset(pageNum, auditPerPage), auditPerPage
 	events, total, err := s.store.Audit(ctx, f)
 	if err != nil {
 		return err
@@ -88,15 +88,20 @@ func (s *Server) auditCSV(c echo.Context) error {
 		if e.RequestID != 0 {
 			req = strconv.FormatInt(e.RequestID, 10)
 		}
-		_ = w.Write([]string{e.At.UTC().Format(time.RFC3339), csvSafe(e.Actor), e.Action, csvSafe(e.Environment), string(e.TargetKind), csvSafe(e.Target), req, e.Outcome, csvSafe(e.Detail)})
+		row := []string{e.At.UTC().Format(time.RFC3339), e.Actor, e.Action, e.Environment, string(e.TargetKind), e.Target, req, e.Outcome, e.Detail}
+		for i := range row {
+			row[i] = csvSafe(row[i])
+		}
+		_ = w.Write(row)
 	}
 	w.Flush()
 	return w.Error()
 }
 
-// csvSafe stops a spreadsheet from reading a user-supplied cell as a formula.
+// csvSafe stops a spreadsheet from reading a cell as a formula: a cell
+// starting with =, +, -, @, TAB or CR gets a single quote in front.
 func csvSafe(s string) string {
-	if s != "" && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@') {
+	if s != "" && strings.IndexByte("=+-@\t\r", s[0]) >= 0 {
 		return "'" + s
 	}
 	return s

@@ -54,7 +54,7 @@ func (s *Server) configCompare(c echo.Context) error {
 		mode = "unified"
 	}
 	d, keys, showKeys := configDiff(be, t, a.Content, b.Content, revealed)
-	note := maskNote(c, revealed)
+	note := maskNote(c, t, viewCompare, revealed)
 	note.SecretsDiffer = secretsDiffer(be, t, a.Content, b.Content, revealed)
 	v := templates.CompareView{Target: t, BasePath: configPath(t), A: a, B: b, Mode: mode, Latest: versions[current].Number,
 		Diff: d, KeyChanges: keys, ShowKeys: showKeys, Choices: versionChoices(versions, current),

@@ -42,7 +42,13 @@ func (s *Server) configRequestView(ctx context.Context, r *rewind.RollbackReques
 		return nil
 	}
 	action, content := configRestoreTarget(r, to)
-	cv := &templates.ConfigRequestView{Action: action, Expected: r.Expected, Mask: templates.MaskNote{Masked: true}}
+	cv := &templates.ConfigRequestView{Action: action, Seen: "no config", Mask: templates.MaskNote{Masked: true}}
+	if r.Expected != "" {
+		cv.Seen = "md5 " + hiddenMD5
+		if base, err := s.store.Version(ctx, r.BaseVersionID); err == nil && base.Hash == r.Expected && s.opt.Configs != nil {
+			cv.Seen = stateShown(s.opt.Configs, t, true, base.Content, r.Expected)
+		}
+	}
 	switch r.State {
 	case rewind.StateSucceeded, rewind.StateRejected, rewind.StateCancelled:
 		return cv
@@ -52,6 +58,6 @@ func (s *Server) configRequestView(ctx context.Context, r *rewind.RollbackReques
 		return cv
 	}
 	cv.Changed, _, _ = configDiff(s.opt.Configs, t, live.Content, content, false)
-	cv.Now = stateText(&rewind.ConfigState{Exists: live.Hash != "", MD5: live.Hash})
+	cv.Now = stateShown(s.opt.Configs, t, live.Hash != "", live.Content, live.Hash)
 	return cv
 }

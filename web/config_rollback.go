@@ -69,7 +69,7 @@ func (s *Server) configRollbackView(c echo.Context, t *rewind.Target, be ConfigB
 		return r, nil
 	}
 	r.live = live
-	r.extra.MD5 = live.MD5
+	r.extra.Seen = stateShown(be, t, live.Exists, live.Content, live.MD5)
 	// Current recorded what Nacos holds as the newest live version.
 	if r.view.Current, err = s.store.LiveConfigVersion(ctx, t.ID); err != nil {
 		r.view.Current = to
@@ -78,16 +78,13 @@ func (s *Server) configRollbackView(c echo.Context, t *rewind.Target, be ConfigB
 	if deleting {
 		target = ""
 	}
-	now := "no config"
-	if live.Exists {
-		now = "md5 " + live.MD5
-	}
+	now := r.extra.Seen
 	switch {
 	case deleting:
 		r.view.Subtitle = fmt.Sprintf("Deletes %s (now %s) from Nacos server %s in %s, as it was %s.", t.Label(), now, server, env.Name, deletedAs(to))
 	default:
 		r.view.Subtitle = fmt.Sprintf("Publishes the content of version %d (md5 %s, %s) to %s on Nacos server %s in %s, which now holds %s.",
-			to.Number, to.Hash, to.CreatedAt.Local().Format("2006-01-02 15:04:05"), t.Label(), server, env.Name, now)
+			to.Number, md5Shown(be, t, to.Content, to.Hash, false), to.CreatedAt.Local().Format("2006-01-02 15:04:05"), t.Label(), server, env.Name, now)
 	}
 	if err := be.Preflight(ctx, t); err != nil {
 		r.view.Blocked = rewind.ErrorMessage(err)
@@ -133,9 +130,10 @@ func (s *Server) configRollbackForm(c echo.Context) error {
 	return s.render(c, http.StatusOK, s.meta(c, r.view.Title, "configs"), templates.RollbackPage(r.view))
 }
 
-// configRollbackCreate makes a rollback request for a config. The request
-// carries the md5 the requester saw; execution writes only if Nacos still
-// holds it.
+// configRollbackCreate makes a rollback request for a config. The form names
+// the version the requester saw as current (base); the request carries that
+// version's md5, which never leaves the server, and execution writes only if
+// Nacos still holds it.
 func (s *Server) configRollbackCreate(c echo.Context) error {
 	ctx := c.Request().Context()
 	t, err := s.configTarget(c)
@@ -163,8 +161,8 @@ func (s *Server) configRollbackCreate(c echo.Context) error {
 	if err != nil {
 		return fail(rewind.ErrorMessage(err))
 	}
-	if c.FormValue("md5") != r.live.MD5 {
-		return fail("The config changed while you were looking: Nacos now holds " + stateText(r.live) + ". Check the diff below again, then submit.")
+	if !seenCurrent(c.FormValue("base"), v.Current, r.live) {
+		return fail("The config changed while you were looking: Nacos now holds " + r.extra.Seen + ". Check the diff below again, then submit.")
 	}
 	if r.action == rewind.ConfigDelete && strings.TrimSpace(c.FormValue("confirm")) != t.Name {
 		return fail("Type the data ID " + t.Name + " to confirm the deletion.")
@@ -173,12 +171,12 @@ func (s *Server) configRollbackCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	what := "restore version " + strconv.FormatInt(v.To.Number, 10) + " (md5 " + v.To.Hash + ")"
+	what := "restore version " + strconv.FormatInt(v.To.Number, 10) + " (md5 " + md5Shown(be, t, v.To.Content, v.To.Hash, false) + ")"
 	if r.action == rewind.ConfigDelete {
 		what = "delete the config (" + deletedAs(v.To) + ")"
 	}
 	req, err := s.requests().Create(ctx, actor(c), requests.NewRequest{Target: t, To: v.To, Base: v.Current, Reason: reason,
-		Expected: r.live.MD5, Payload: payload, Detail: what + ", seen as " + stateText(r.live)})
+		Expected: r.live.MD5, Payload: payload, Detail: what + ", seen as " + r.extra.Seen})
 	if err != nil {
 		if rewind.ErrorCode(err) == rewind.ECONFLICT {
 			return fail(rewind.ErrorMessage(err))
@@ -189,10 +187,14 @@ func (s *Server) configRollbackCreate(c echo.Context) error {
 	return redirect(c, "/requests/"+strconv.FormatInt(req.ID, 10))
 }
 
-// stateText says what a config holds: its md5, or no config.
-func stateText(st *rewind.ConfigState) string {
-	if !st.Exists {
-		return "no config"
+// seenCurrent says whether base, the number of the version the requester saw
+// as current, is the recorded version of what Nacos holds now (live).
+func seenCurrent(base string, current *rewind.Version, live *rewind.ConfigState) bool {
+	if current == nil || base != strconv.FormatInt(current.Number, 10) {
+		return false
 	}
-	return "md5 " + st.MD5
+	if !live.Exists {
+		return current.Hash == ""
+	}
+	return current.Hash == live.MD5
 }

@@ -28,7 +28,7 @@ func (s *Server) configShow(c echo.Context) error {
 		return err
 	}
 	u := currentUser(c)
-	v := templates.ConfigView{Target: t, BasePath: configPath(t), Status: be.Status(t.OwnerID), Mask: maskNote(c, revealed)}
+	v := templates.ConfigView{Target: t, BasePath: configPath(t), Status: be.Status(t.OwnerID), Mask: maskNote(c, t, viewConfig, revealed)}
 	if n, err := s.store.NacosServer(ctx, t.OwnerID); err == nil {
 		v.Server = n.Name
 	}
@@ -36,18 +36,19 @@ func (s *Server) configShow(c echo.Context) error {
 		v.Env = env.Name
 	}
 
-	var content string
+	var content, md5 string
 	if st, err := be.Current(ctx, t); err != nil {
 		if rewind.ErrorCode(err) == rewind.EINTERNAL {
 			return err
 		}
 		v.Problem = rewind.ErrorMessage(err)
 		if live, err := s.store.LiveConfigVersion(ctx, t.ID); err == nil {
-			content, v.MD5, v.Exists = live.Content, live.Hash, live.Hash != ""
+			content, md5, v.Exists = live.Content, live.Hash, live.Hash != ""
 		}
 	} else {
-		content, v.MD5, v.Exists = st.Content, st.MD5, st.Exists
+		content, md5, v.Exists = st.Content, st.MD5, st.Exists
 	}
+	v.MD5 = md5Shown(be, t, content, md5, revealed)
 	v.Format = be.Format(t, content)
 	v.Lines = highlight(v.Format, shown(be, t, content, revealed))
 
@@ -55,14 +56,15 @@ func (s *Server) configShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	current := currentIndex(versions, v.Exists, v.MD5)
-	pageNum, _ := strconv.Atoi(c.QueryParam("page"))
-	v.Nav = templates.PageNav{Page: pageNum, PerPage: configVersionsPerPage, Total: len(versions), BaseURL: c.Request().URL.Path}
-	from := (v.Nav.Current() - 1) * configVersionsPerPage
+	current := currentIndex(versions, v.Exists, md5)
+	v.Nav = templates.PageNav{Page: pageParam(c), PerPage: configVersionsPerPage, Total: len(versions), BaseURL: v.BasePath}
+	from := pageOffset(v.Nav.Current(), configVersionsPerPage)
 	canRequest := u.Role.Allows(rewind.RoleOperator) && !v.Status.ReadOnly
+	page := versions[min(from, len(versions)):min(from+configVersionsPerPage, len(versions))]
+	md5s := s.versionMD5s(ctx, be, t, page, revealed)
 	for i := from; i < min(from+configVersionsPerPage, len(versions)); i++ {
 		cv := versions[i]
-		row := templates.ConfigVersionRow{V: cv, Current: i == current}
+		row := templates.ConfigVersionRow{V: cv, Current: i == current, MD5: md5s[cv.MD5]}
 		if canRequest && !row.Current {
 			row.Restore = v.BasePath + "/rollback?version=" + strconv.FormatInt(cv.Number, 10)
 			if cv.Deleted {
@@ -81,17 +83,23 @@ func (s *Server) configShow(c echo.Context) error {
 	return s.render(c, http.StatusOK, s.meta(c, t.Name, "configs"), templates.ConfigPage(v))
 }
 
-// configVersionRaw downloads one version's content as text, masked unless revealed.
+// configVersionRaw downloads one version's content as text, masked.
 func (s *Server) configVersionRaw(c echo.Context) error {
+	n, err := idParam(c, "number")
+	if err != nil {
+		return err
+	}
+	return s.rawVersion(c, n)
+}
+
+// rawVersion downloads version n of the config named by :id as text, masked
+// unless revealed.
+func (s *Server) rawVersion(c echo.Context, n int64) error {
 	t, err := s.configTarget(c)
 	if err != nil {
 		return err
 	}
 	be, err := s.configBackend()
-	if err != nil {
-		return err
-	}
-	n, err := idParam(c, "number")
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/rewindhq/rewind/internal/diff"
+	"github.com/rewindhq/rewind/internal/nacos"
 	"github.com/rewindhq/rewind/internal/rewind"
 	"github.com/rewindhq/rewind/internal/sqlite"
 	"github.com/rewindhq/rewind/templates"
@@ -103,7 +104,8 @@ func (s *Server) configsList(c echo.Context) error {
 // nacosState describes a registered server without its password.
 func (s *Server) nacosState(n *rewind.NacosServer, env string) templates.NacosServerState {
 	st := templates.NacosServerState{ID: n.ID, Name: n.Name, EnvironmentID: n.EnvironmentID, Env: env, Addr: n.Addr, ContextPath: n.ContextPath,
-		Namespaces: n.Namespaces, Username: n.Username, HasPassword: n.Password != "", MaskKeys: n.MaskKeys, FromConfig: n.FromConfig}
+		Namespaces: n.Namespaces, Username: n.Username, HasPassword: n.Password != "", MaskKeys: n.MaskKeys, FromConfig: n.FromConfig,
+		PlainHTTP: n.Password != "" && !rewind.NacosOverHTTPS(n.Addr)}
 	if s.opt.Configs != nil {
 		st.Status = s.opt.Configs.Status(n.ID)
 	} else {
@@ -119,17 +121,50 @@ func (s *Server) configTarget(c echo.Context) (*rewind.Target, error) {
 
 func configPath(t *rewind.Target) string { return "/configs/" + strconv.FormatInt(t.ID, 10) }
 
+// revealKey marks a request that came through configReveal.
+const revealKey = "reveal"
+
+// The views of a config that can show the values of secret keys.
+const (
+	viewConfig  = "config"
+	viewCompare = "compare"
+	viewRaw     = "raw"
+)
+
+// configReveal shows a config view (query view: config, compare or raw,
+// with that view's own query) with the values of secret keys. It is a POST,
+// so that it needs the CSRF token and no link, prefetch or history entry
+// reveals anything; revealSecrets audits it.
+func (s *Server) configReveal(c echo.Context) error {
+	c.Set(revealKey, true)
+	switch c.QueryParam("view") {
+	case viewConfig, "":
+		return s.configShow(c)
+	case viewCompare:
+		return s.configCompare(c)
+	case viewRaw:
+		n, err := strconv.ParseInt(c.QueryParam("number"), 10, 64)
+		if err != nil || n < 1 {
+			return rewind.Errorf(rewind.EINVALID, "Say which version to download (number).")
+		}
+		return s.rawVersion(c, n)
+	}
+	return rewind.Errorf(rewind.EINVALID, "%q is not a view of a config.", c.QueryParam("view"))
+}
+
 // revealSecrets says whether a page shows the values of secret keys: the user
-// asked for it (reveal=1) and is at least an operator. Each reveal is
-// audited, without the values.
+// asked for it through configReveal (a POST with the CSRF token) and is at
+// least an operator. Each reveal is audited, without the values, and its
+// response is never stored by a browser or proxy.
 func (s *Server) revealSecrets(c echo.Context, t *rewind.Target, where string) (bool, error) {
-	if c.QueryParam("reveal") != "1" {
+	if asked, _ := c.Get(revealKey).(bool); !asked || c.Request().Method != http.MethodPost {
 		return false, nil
 	}
 	u := currentUser(c)
 	if !u.Role.Allows(rewind.RoleOperator) {
 		return false, rewind.Errorf(rewind.EFORBIDDEN, "Revealing secret values needs the operator role; you are %s.", u.Role)
 	}
+	c.Response().Header().Set("Cache-Control", "no-store")
 	ev := rewind.AuditEvent{Actor: u.Username, Action: rewind.ActionReveal, TargetKind: t.Kind, Target: t.Label(), Outcome: "ok",
 		Detail: "showed the values of secret keys on " + where}
 	if env, err := s.store.Environment(c.Request().Context(), t.EnvironmentID); err == nil {
@@ -146,18 +181,24 @@ func secretsDiffer(be ConfigBackend, t *rewind.Target, a, b string, revealed boo
 	return !revealed && a != b && shown(be, t, a, false) == shown(be, t, b, false)
 }
 
-// maskNote tells a page how its secret values are shown and how to switch.
-func maskNote(c echo.Context, revealed bool) templates.MaskNote {
-	n := templates.MaskNote{Masked: !revealed, Revealed: revealed}
+// maskNote tells a config view (viewConfig or viewCompare) how its secret
+// values are shown and how to switch: revealing posts the view's query to
+// configReveal, masking again is the view's own GET.
+func maskNote(c echo.Context, t *rewind.Target, view string, revealed bool) templates.MaskNote {
+	n := templates.MaskNote{Masked: !revealed, Revealed: revealed, CSRF: csrfToken(c)}
 	q := c.Request().URL.Query()
+	q.Del("view")
+	path := configPath(t)
+	if view == viewCompare {
+		path += "/compare"
+	}
 	if revealed {
-		q.Del("reveal")
-		n.MaskURL = c.Request().URL.Path + queryString(q)
+		n.MaskURL = path + queryString(q)
 		return n
 	}
 	if currentUser(c).Role.Allows(rewind.RoleOperator) {
-		q.Set("reveal", "1")
-		n.RevealURL = c.Request().URL.Path + queryString(q)
+		q.Set("view", view)
+		n.RevealURL = configPath(t) + "/reveal" + queryString(q)
 	}
 	return n
 }
@@ -167,6 +208,51 @@ func queryString(q url.Values) string {
 		return ""
 	}
 	return "?" + q.Encode()
+}
+
+// hiddenMD5 stands for the md5 of a content with masked values on a page
+// that masks them: the hash of secret values would let anyone guess them
+// offline.
+const hiddenMD5 = nacos.HiddenMD5
+
+// md5Shown is the md5 of a content as a page may show it: as is when the
+// content has no masked values or the page shows them (revealed), else
+// hiddenMD5.
+func md5Shown(be ConfigBackend, t *rewind.Target, content, md5 string, revealed bool) string {
+	if md5 == "" || revealed || be.Mask(t, content) == content {
+		return md5
+	}
+	return hiddenMD5
+}
+
+// stateShown says what a config holds, as a page that masks secrets may
+// say it: its md5 (hidden when the content has masked values), or no config.
+func stateShown(be ConfigBackend, t *rewind.Target, exists bool, content, md5 string) string {
+	if !exists {
+		return "no config"
+	}
+	return "md5 " + md5Shown(be, t, content, md5, false)
+}
+
+// versionMD5s returns how a page shows the md5 of each of the versions vs
+// of config t, by md5: hidden for contents with masked values unless
+// revealed. It reads the content of each distinct md5 once.
+func (s *Server) versionMD5s(ctx context.Context, be ConfigBackend, t *rewind.Target, vs []rewind.ConfigVersion, revealed bool) map[string]string {
+	out := map[string]string{}
+	for _, v := range vs {
+		if _, ok := out[v.MD5]; ok || v.MD5 == "" {
+			continue
+		}
+		out[v.MD5] = hiddenMD5
+		if revealed {
+			out[v.MD5] = v.MD5
+			continue
+		}
+		if ver, err := s.store.VersionByNumber(ctx, t.ID, v.Number); err == nil {
+			out[v.MD5] = md5Shown(be, t, ver.Content, v.MD5, false)
+		}
+	}
+	return out
 }
 
 // shown is a content as a page shows it: masked unless revealed.

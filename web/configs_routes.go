@@ -3,8 +3,6 @@ package web
 import (
 	"context"
 
-	"github.com/labstack/echo/v4"
-
 	"github.com/rewindhq/rewind/internal/rewind"
 )
 
@@ -35,23 +33,4 @@ type ConfigBackend interface {
 	AddServer(n *rewind.NacosServer) error
 	// RemoveServer stops following a server.
 	RemoveServer(id int64)
-}
-
-// configRoutes lists the routes of Nacos configs: v for viewers, op for
-// operators, ap for approvers (approvals go through /requests).
-func (s *Server) configRoutes(v, op, ap *echo.Group) {
-	v.GET("/configs", s.configsList)
-	v.GET("/configs/:id", s.configShow)
-	v.GET("/configs/:id/compare", s.configCompare)
-	v.GET("/configs/:id/versions/:number/raw", s.configVersionRaw)
-
-	op.GET("/configs/:id/rollback", s.configRollbackForm)
-	op.POST("/configs/:id/rollback", s.configRollbackCreate)
-}
-
-// configSettingsRoutes lists the admin routes for Nacos servers under /settings.
-func (s *Server) configSettingsRoutes(ad *echo.Group) {
-	ad.GET("/nacos", s.nacosSettings)
-	ad.POST("/nacos", s.nacosSave)
-	ad.POST("/nacos/:id/delete", s.nacosDelete)
 }

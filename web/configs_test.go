@@ -43,6 +43,14 @@ var appKey = nacostest.Key{Group: "DEFAULT_GROUP", DataID: "app.yaml"}
 
 func newCfgServer(t testing.TB) *cfgServer {
 	t.Helper()
+	return newCfgServerWith(t, nacostest.Options{Mode: nacostest.Mode2})
+}
+
+// newCfgServerWith is newCfgServer with a stand-in started with opts; with
+// opts.TLS the server is registered at its https:// address and Rewind
+// trusts its CA.
+func newCfgServerWith(t testing.TB, opts nacostest.Options) *cfgServer {
+	t.Helper()
 	ctx := context.Background()
 	box, err := secret.NewBox(make([]byte, 32))
 	if err != nil {
@@ -66,9 +74,12 @@ func newCfgServer(t testing.TB) *cfgServer {
 	if err := store.SaveEnvironment(ctx, env); err != nil {
 		t.Fatal(err)
 	}
-	srv := nacostest.Start(t, nacostest.Options{Mode: nacostest.Mode2})
+	srv := nacostest.Start(t, opts)
 	srv.Seed(appKey, "yaml", appYAML)
 	reg := &rewind.NacosServer{Name: "nacos-prod", EnvironmentID: env.ID, Addr: srv.Addr(), Username: srv.Username(), Password: srv.Password()}
+	if opts.TLS {
+		reg.Addr = srv.URL()
+	}
 	if err := store.SaveNacosServer(ctx, reg); err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +88,8 @@ func newCfgServer(t testing.TB) *cfgServer {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	m := configs.New(store, configs.Options{DataDir: dir, FollowInterval: 300 * time.Millisecond, HealthInterval: 200 * time.Millisecond, Log: log})
+	m := configs.New(store, configs.Options{DataDir: dir, FollowInterval: 300 * time.Millisecond, HealthInterval: 200 * time.Millisecond, Log: log,
+		CAFile: srv.CAFile()})
 	runCtx, stop := context.WithCancel(ctx)
 	m.Start(runCtx, []*rewind.NacosServer{reg})
 	t.Cleanup(func() { stop(); m.Stop(); _ = os.RemoveAll(dir) })
@@ -168,7 +180,10 @@ func TestConfigPagesMaskSecretsUnlessRevealed(t *testing.T) {
 	if got := versionNumbers(body); len(got) != 2 {
 		t.Errorf("versions on the page = %v, want 2", got)
 	}
-	if code, _ := vera.get(s.path(tg, "?reveal=1")); code != http.StatusForbidden {
+	if code, body := vera.get(s.path(tg, "?reveal=1")); code != http.StatusOK || strings.Contains(body, "hunter2") || strings.Contains(body, "swordfish") {
+		t.Errorf("viewer GET ?reveal=1 = %d, want the masked page", code)
+	}
+	if code, _ := vera.post(s.path(tg, "/reveal?view=config"), url.Values{"csrf_token": {vera.csrf("/configs")}}); code != http.StatusForbidden {
 		t.Errorf("viewer reveal = %d, want 403", code)
 	}
 
@@ -190,7 +205,10 @@ func TestConfigPagesMaskSecretsUnlessRevealed(t *testing.T) {
 	if !strings.Contains(body, `data-testid="reveal-link"`) {
 		t.Errorf("an operator is not offered to reveal secrets")
 	}
-	code, body = otto.get(s.path(tg, "/compare?reveal=1&mode=split"))
+	if code, body := otto.get(s.path(tg, "/compare?reveal=1&mode=split")); code != http.StatusOK || strings.Contains(body, "swordfish") {
+		t.Errorf("GET compare ?reveal=1 = %d, want it masked (revealing is a POST)", code)
+	}
+	code, body = otto.post(s.path(tg, "/reveal?view=compare&mode=split"), url.Values{"csrf_token": {otto.csrf("/configs")}})
 	if code != http.StatusOK || !strings.Contains(body, "swordfish-2") || !strings.Contains(body, "hunter2-&lt;secret&gt;") {
 		t.Errorf("revealed compare page = %d, want both secrets, escaped", code)
 	}
@@ -243,8 +261,9 @@ func TestConfigRestoreRequest(t *testing.T) {
 	otto := newClient(t, s.url)
 	otto.login("otto")
 	code, body := otto.get(s.path(tg, "/rollback?version="+first))
-	if code != http.StatusOK || !strings.Contains(body, `name="md5" value="`+liveMD5+`"`) || strings.Contains(body, "hunter2") {
-		t.Fatalf("restore form = %d, want the live md5 and no secret:\n%s", code, body)
+	base := formBase(t, body)
+	if code != http.StatusOK || strings.Contains(body, `name="md5"`) || !strings.Contains(body, "md5 "+liveMD5) || strings.Contains(body, "hunter2") {
+		t.Fatalf("restore form = %d, want the live md5 shown (no secrets in it), not posted, and no secret:\n%s", code, body)
 	}
 	if !strings.Contains(body, `data-testid="diff-line-added"`) || !strings.Contains(body, `<code>db.password</code>`) {
 		t.Errorf("restore form lacks the diff or the key changes")
@@ -260,10 +279,11 @@ func TestConfigRestoreRequest(t *testing.T) {
 		wantCode int
 		wantText string
 	}{
-		{"no CSRF", url.Values{"reason": {"x"}, "md5": {liveMD5}}, http.StatusForbidden, ""},
-		{"no reason", url.Values{"csrf_token": {token}, "md5": {liveMD5}}, http.StatusUnprocessableEntity, "Give a reason"},
-		{"stale md5", url.Values{"csrf_token": {token}, "reason": {"x"}, "md5": {"0123"}}, http.StatusUnprocessableEntity, "changed while you were looking"},
-		{"delete unconfirmed", url.Values{"csrf_token": {token}, "reason": {"x"}, "md5": {liveMD5}, "action": {"delete"}, "confirm": {"app"}},
+		{"no CSRF", url.Values{"reason": {"x"}, "base": {base}}, http.StatusForbidden, ""},
+		{"no reason", url.Values{"csrf_token": {token}, "base": {base}}, http.StatusUnprocessableEntity, "Give a reason"},
+		{"stale base", url.Values{"csrf_token": {token}, "reason": {"x"}, "base": {first}}, http.StatusUnprocessableEntity, "changed while you were looking"},
+		{"no base", url.Values{"csrf_token": {token}, "reason": {"x"}}, http.StatusUnprocessableEntity, "changed while you were looking"},
+		{"delete unconfirmed", url.Values{"csrf_token": {token}, "reason": {"x"}, "base": {base}, "action": {"delete"}, "confirm": {"app"}},
 			http.StatusUnprocessableEntity, "Type the data ID app.yaml"},
 	}
 	for _, tt := range tests {
@@ -278,7 +298,7 @@ func TestConfigRestoreRequest(t *testing.T) {
 		t.Fatalf("refused forms made %d requests", len(reqs))
 	}
 
-	code, _ = post(url.Values{"csrf_token": {token}, "reason": {"9090 breaks the load balancer"}, "md5": {liveMD5}})
+	code, _ = post(url.Values{"csrf_token": {token}, "reason": {"9090 breaks the load balancer"}, "base": {base}})
 	if code != http.StatusSeeOther {
 		t.Fatalf("restore request = %d, want 303", code)
 	}
@@ -335,7 +355,7 @@ func TestConfigDeletionAndEmptyContent(t *testing.T) {
 	version := regexp.MustCompile(`version=(\d+)`).FindStringSubmatch(m[1])[1]
 	token := otto.csrf("/configs")
 	code, _ = otto.post(s.path(tg, "/rollback"), url.Values{"csrf_token": {token}, "version": {version}, "action": {"delete"},
-		"md5": {nacos.ContentMD5("server:\n  port: 9090\n")}, "reason": {"retire it"}, "confirm": {"app.yaml"}})
+		"base": {formBase(t, body)}, "reason": {"retire it"}, "confirm": {"app.yaml"}})
 	if code != http.StatusSeeOther {
 		t.Fatalf("confirmed deletion request = %d, want 303", code)
 	}
@@ -446,19 +466,20 @@ func TestNacosServerFailureShownEverywhere(t *testing.T) {
 			if code != http.StatusOK || !strings.Contains(body, tt.want) || !strings.Contains(body, "Last recorded content") || !strings.Contains(body, "8080") {
 				t.Errorf("config page = %d, want the problem and the last recorded content", code)
 			}
-			resp, err := http.Get(s.url + "/readyz")
-			if err != nil {
-				t.Fatal(err)
+			// Without a session /readyz says only ready; with one, each check.
+			code, body = newClient(t, s.url).get("/readyz")
+			if code != http.StatusOK || strings.TrimSpace(body) != `{"ready":true}` {
+				t.Errorf("anonymous /readyz = %d %s, want only {\"ready\":true}", code, body)
 			}
+			code, body = vera.get("/readyz")
 			var ready struct {
 				Ready    bool              `json:"ready"`
 				Degraded bool              `json:"degraded"`
 				Checks   map[string]string `json:"checks"`
 			}
-			err = json.NewDecoder(resp.Body).Decode(&ready)
-			resp.Body.Close()
-			if err != nil || resp.StatusCode != http.StatusOK || !ready.Ready || !ready.Degraded || ready.Checks["nacos nacos-prod"] == "ok" || ready.Checks["nacos nacos-prod"] == "" {
-				t.Errorf("/readyz = %d %+v, %v; want ready, degraded, and the problem", resp.StatusCode, ready, err)
+			err := json.Unmarshal([]byte(body), &ready)
+			if err != nil || code != http.StatusOK || !ready.Ready || !ready.Degraded || ready.Checks["nacos nacos-prod"] == "ok" || ready.Checks["nacos nacos-prod"] == "" {
+				t.Errorf("/readyz as vera = %d %+v, %v; want ready, degraded, and the problem", code, ready, err)
 			}
 			for _, p := range []string{"/services", "/audit", "/approvals", s.path(tg, "/compare")} {
 				if code, _ := vera.get(p); code != http.StatusOK {
@@ -509,5 +530,321 @@ func TestHighlight(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestDecisionCommentTrimmedAndBounded(t *testing.T) {
+	s := newCfgServer(t)
+	s.nacos.Publish(appKey, "server:\n  port: 9090\n")
+	tg := s.target(t, "app.yaml", 2)
+	ctx := context.Background()
+	vs, err := s.m.Versions(ctx, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otto := newClient(t, s.url)
+	otto.login("otto")
+	form := url.Values{"csrf_token": {otto.csrf("/configs")}, "reason": {"  port 9090 breaks it \n"}, "version": {strconv.FormatInt(vs[1].Number, 10)}}
+	_, body := otto.get(s.path(tg, "/rollback?version="+form.Get("version")))
+	form.Set("base", formBase(t, body))
+	if code, body := otto.post(s.path(tg, "/rollback"), form); code != http.StatusSeeOther {
+		t.Fatalf("restore request = %d:\n%s", code, body)
+	}
+	reqs, err := s.store.Requests(ctx, sqlite.RequestFilter{TargetID: tg.ID})
+	if err != nil || len(reqs) != 1 {
+		t.Fatalf("requests = %v, %v", reqs, err)
+	}
+	if got := reqs[0].Reason; got != "port 9090 breaks it" {
+		t.Errorf("reason stored = %q, want it trimmed", got)
+	}
+	reqPath := "/requests/" + strconv.FormatInt(reqs[0].ID, 10)
+	anna := newClient(t, s.url)
+	anna.login("anna")
+	token := anna.csrf(reqPath)
+	long := strings.Repeat("ü", rewind.MaxTextLen+1)
+	tests := []struct {
+		name     string
+		action   string
+		comment  string
+		wantCode int
+		wantText string
+	}{
+		{"reject without comment", "reject", "   \n", http.StatusUnprocessableEntity, "Say why you reject"},
+		{"over-long comment", "reject", long, http.StatusUnprocessableEntity, "at most 2000 characters; this one has 2001"},
+		{"over-long approval", "approve", long, http.StatusUnprocessableEntity, "at most 2000 characters"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := anna.post(reqPath+"/"+tt.action, url.Values{"csrf_token": {token}, "comment": {tt.comment}})
+			if code != tt.wantCode || !strings.Contains(body, tt.wantText) || !strings.Contains(body, `data-testid="decision-error"`) {
+				t.Errorf("%s = %d, want %d with %q", tt.action, code, tt.wantCode, tt.wantText)
+			}
+			if strings.TrimSpace(tt.comment) != "" && !strings.Contains(body, ">"+tt.comment+"</textarea>") {
+				t.Errorf("the typed comment is not kept in the form")
+			}
+		})
+	}
+	if code, _ := anna.post(reqPath+"/reject", url.Values{"csrf_token": {token}, "comment": {"\n  not now  \t"}}); code != http.StatusSeeOther {
+		t.Fatalf("reject = %d, want 303", code)
+	}
+	r, err := s.store.Request(ctx, reqs[0].ID)
+	if err != nil || r.State != rewind.StateRejected || len(r.Approvals) != 1 || r.Approvals[0].Comment != "not now" {
+		t.Fatalf("request = %+v, %v; want rejected with the comment trimmed", r, err)
+	}
+	events, _, err := s.store.Audit(ctx, rewind.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range events {
+		if e.Action == rewind.ActionReject {
+			found = e.Detail == "not now"
+		}
+	}
+	if !found {
+		t.Errorf("no reject audit event with the trimmed comment")
+	}
+}
+
+var baseField = regexp.MustCompile(`name="base" value="(\d+)"`)
+
+// formBase reads the version a restore form names as current.
+func formBase(t *testing.T, body string) string {
+	t.Helper()
+	m := baseField.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("the restore form names no current version:\n%s", body)
+	}
+	return m[1]
+}
+
+func TestRevealIsAPostThatIsNeverStored(t *testing.T) {
+	s := newCfgServer(t)
+	s.nacos.Publish(appKey, strings.Replace(appYAML, "hunter2-<secret>", "swordfish-2", 1))
+	tg := s.target(t, "app.yaml", 2)
+	otto := newClient(t, s.url)
+	otto.login("otto")
+	_, page := otto.get(s.path(tg, "?page=1"))
+	if !regexp.MustCompile(`<form method="post" action="/configs/\d+/reveal\?page=1&amp;view=config" data-testid="reveal-form"><input type="hidden" name="csrf_token"`).MatchString(page) {
+		t.Errorf("the config page offers no reveal form posting the CSRF token")
+	}
+	token := otto.csrf("/configs")
+	tests := []struct {
+		view     string
+		query    string
+		wantNote bool // a page with the revealed notice, kept out of htmx history
+	}{
+		{"config", "?view=config", true},
+		{"compare", "?view=compare&mode=split", true},
+		{"raw", "?view=raw&number=1", false},
+		{"raw of the current version", "?view=raw&number=2", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.view, func(t *testing.T) {
+			before := revealEvents(t, s.store)
+			if code, body := otto.post(s.path(tg, "/reveal"+tt.query), url.Values{}); code != http.StatusForbidden || strings.Contains(body, "hunter2") || strings.Contains(body, "swordfish") {
+				t.Errorf("reveal without CSRF = %d, want 403", code)
+			}
+			resp, err := otto.http.PostForm(s.url+s.path(tg, "/reveal"+tt.query), url.Values{"csrf_token": {token}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || !(strings.Contains(string(body), "hunter2") || strings.Contains(string(body), "swordfish-2")) {
+				t.Fatalf("reveal = %d, want a secret", resp.StatusCode)
+			}
+			if got := resp.Header.Get("Cache-Control"); got != "no-store" {
+				t.Errorf("Cache-Control = %q, want no-store", got)
+			}
+			if tt.wantNote && !strings.Contains(string(body), `data-testid="secrets-revealed" hx-history="false"`) {
+				t.Errorf("the revealed page is not kept out of htmx history")
+			}
+			if got := revealEvents(t, s.store) - before; got != 1 {
+				t.Errorf("reveal audit events = %d, want 1", got)
+			}
+		})
+	}
+	if code, body := otto.get(s.path(tg, "/versions/1/raw?reveal=1")); code != http.StatusOK || strings.Contains(body, "hunter2") {
+		t.Errorf("GET raw ?reveal=1 = %d, want it masked", code)
+	}
+}
+
+// revealEvents counts the reveal events in the audit trail.
+func revealEvents(t *testing.T, store *sqlite.Store) int {
+	t.Helper()
+	events, _, err := store.Audit(context.Background(), rewind.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range events {
+		if e.Action == rewind.ActionReveal {
+			n++
+		}
+	}
+	return n
+}
+
+func TestMD5HiddenWhenContentHasMaskedValues(t *testing.T) {
+	s := newCfgServer(t)
+	second := strings.Replace(appYAML, "hunter2-<secret>", "swordfish-2", 1)
+	s.nacos.Publish(appKey, second)
+	tg := s.target(t, "app.yaml", 2)
+	secretMD5s := []string{nacos.ContentMD5(appYAML), nacos.ContentMD5(second)}
+	noSecrets := func(t *testing.T, where, body string) {
+		t.Helper()
+		for _, h := range secretMD5s {
+			if strings.Contains(body, h) || strings.Contains(body, h[:12]) {
+				t.Errorf("%s shows the md5 %s of a content with masked values", where, h)
+			}
+		}
+	}
+	ctx := context.Background()
+	vs, err := s.m.Versions(ctx, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := strconv.FormatInt(vs[1].Number, 10)
+
+	otto := newClient(t, s.url)
+	otto.login("otto")
+	code, form := otto.get(s.path(tg, "/rollback?version="+first))
+	if code != http.StatusOK || strings.Contains(form, `name="md5"`) || !strings.Contains(form, nacos.HiddenMD5) {
+		t.Errorf("restore form = %d, want no md5 field and the md5 hidden", code)
+	}
+	noSecrets(t, "the restore form", form)
+	code, _ = otto.post(s.path(tg, "/rollback"), url.Values{"csrf_token": {otto.csrf("/configs")}, "version": {first},
+		"base": {formBase(t, form)}, "reason": {"the old password is still in use"}})
+	if code != http.StatusSeeOther {
+		t.Fatalf("restore request = %d", code)
+	}
+	reqs, err := s.store.Requests(ctx, sqlite.RequestFilter{TargetID: tg.ID})
+	if err != nil || len(reqs) != 1 || reqs[0].Expected != secretMD5s[1] {
+		t.Fatalf("requests = %+v, %v; want one, expecting the live md5 kept on the server", reqs, err)
+	}
+
+	vera := newClient(t, s.url)
+	vera.login("vera")
+	for _, p := range []string{"/configs", s.path(tg, ""), s.path(tg, "/compare"), s.path(tg, "/compare?a=1&b=2"),
+		"/requests/" + strconv.FormatInt(reqs[0].ID, 10), "/approvals", "/audit", "/audit.csv"} {
+		code, body := vera.get(p)
+		if code != http.StatusOK {
+			t.Errorf("%s = %d", p, code)
+		}
+		noSecrets(t, p, body)
+	}
+	_, body := vera.get(s.path(tg, ""))
+	if !strings.Contains(body, `data-testid="config-md5">`+nacos.HiddenMD5) || !strings.Contains(body, `data-testid="md5-hidden"`) {
+		t.Errorf("config page does not say the md5 is hidden")
+	}
+	_, body = vera.get("/requests/" + strconv.FormatInt(reqs[0].ID, 10))
+	if !strings.Contains(body, `data-testid="config-seen">md5 `+nacos.HiddenMD5) {
+		t.Errorf("request page does not say the md5 the requester saw is hidden")
+	}
+
+	// Revealed, the page shows the md5 with the content.
+	code, body = otto.post(s.path(tg, "/reveal?view=config"), url.Values{"csrf_token": {otto.csrf("/configs")}})
+	if code != http.StatusOK || !strings.Contains(body, `data-testid="config-md5">`+secretMD5s[1]) || !strings.Contains(body, `data-md5="`+secretMD5s[0]+`"`) {
+		t.Errorf("revealed config page = %d, want the md5s", code)
+	}
+
+	// A content without masked values keeps its md5 everywhere.
+	plain := "server:\n  port: 7070\n"
+	s.nacos.Publish(appKey, plain)
+	waitUntil(t, "the edit is recorded", func() bool {
+		live, err := s.store.LiveConfigVersion(ctx, tg.ID)
+		return err == nil && live.Content == plain
+	})
+	_, body = vera.get(s.path(tg, ""))
+	if !strings.Contains(body, `data-testid="config-md5">`+nacos.ContentMD5(plain)) {
+		t.Errorf("config page hides the md5 of a content without secrets")
+	}
+	noSecrets(t, "the config page", body)
+	_, body = vera.get("/requests/" + strconv.FormatInt(reqs[0].ID, 10))
+	if !strings.Contains(body, "md5 "+nacos.ContentMD5(plain)) {
+		t.Errorf("request page does not show the md5 the config holds now (no secrets in it)")
+	}
+	noSecrets(t, "the request page", body)
+}
+
+func TestNacosSettingsWarnAboutPasswordsOverPlainHTTP(t *testing.T) {
+	s := newCfgServer(t)
+	ctx := context.Background()
+	for _, n := range []*rewind.NacosServer{
+		{Name: "plain-no-password", Addr: "nacos.example.com:8848", Username: "reader"},
+		{Name: "tls", Addr: "https://nacos.example.com:8848", Username: "rewind", Password: "pw"},
+		{Name: "plain-scheme", Addr: "http://nacos.example.com:8848", Username: "rewind", Password: "pw"},
+	} {
+		n.EnvironmentID = s.server.EnvironmentID
+		if err := s.store.SaveNacosServer(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	adam := newClient(t, s.url)
+	adam.login("adam")
+	code, body := adam.get("/settings/nacos")
+	if code != http.StatusOK {
+		t.Fatalf("settings = %d", code)
+	}
+	rows := map[string]string{}
+	parts := strings.Split(body, `data-testid="nacos-server-row" data-name="`)
+	for _, p := range parts[1:] {
+		name, rest, _ := strings.Cut(p, `"`)
+		rows[name], _, _ = strings.Cut(rest, "</tr>")
+	}
+	tests := []struct {
+		name string
+		want int // warnings: in the list and in the change form
+	}{
+		{"nacos-prod", 2},
+		{"plain-scheme", 2},
+		{"plain-no-password", 0},
+		{"tls", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			row, ok := rows[tt.name]
+			if !ok {
+				t.Fatalf("no row for %s", tt.name)
+			}
+			if got := strings.Count(row, `data-testid="plain-http-warning"`); got != tt.want {
+				t.Errorf("warnings = %d, want %d", got, tt.want)
+			}
+			if tt.want > 0 && !strings.Contains(row, "The password travels unencrypted; use https://.") {
+				t.Errorf("the warning does not say what to do")
+			}
+		})
+	}
+	if !strings.Contains(body, `data-testid="nacos-tls-hint"`) || !strings.Contains(body, `placeholder="https://nacos.example.com:8848"`) {
+		t.Errorf("the add form does not suggest https://")
+	}
+}
+
+func TestConfigPagesOverTLS(t *testing.T) {
+	s := newCfgServerWith(t, nacostest.Options{Mode: nacostest.Mode2, TLS: true})
+	s.nacos.Publish(appKey, "server:\n  port: 9090\n")
+	tg := s.target(t, "app.yaml", 2)
+	adam := newClient(t, s.url)
+	adam.login("adam")
+	code, body := adam.get("/settings/nacos")
+	if code != http.StatusOK || strings.Contains(body, `data-testid="plain-http-warning"`) || !strings.Contains(body, `data-testid="nacos-version"`) {
+		t.Errorf("settings = %d, want the https server checked and no plain-HTTP warning", code)
+	}
+	otto := newClient(t, s.url)
+	otto.login("otto")
+	code, body = otto.get(s.path(tg, ""))
+	if code != http.StatusOK || !strings.Contains(body, "9090") || len(versionNumbers(body)) != 2 || strings.Contains(body, `data-testid="nacos-problem"`) {
+		t.Fatalf("config page over TLS = %d, want the content and both versions", code)
+	}
+	vs, err := s.m.Versions(context.Background(), tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, form := otto.get(s.path(tg, "/rollback?version="+strconv.FormatInt(vs[1].Number, 10)))
+	code, _ = otto.post(s.path(tg, "/rollback"), url.Values{"csrf_token": {otto.csrf("/configs")}, "version": {strconv.FormatInt(vs[1].Number, 10)},
+		"base": {formBase(t, form)}, "reason": {"back to 8080"}})
+	if code != http.StatusSeeOther {
+		t.Errorf("restore request over TLS = %d, want 303", code)
 	}
 }

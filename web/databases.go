@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"strconv"
 	"sync"
 
 	"github.com/labstack/echo/v4"
@@ -140,9 +139,8 @@ func (s *Server) databaseShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	pageNum, _ := strconv.Atoi(c.QueryParam("page"))
-	pageNum = max(pageNum, 1)
-	reqs, total, err := s.store.DatabaseRequests(ctx, t.ID, (pageNum-1)*changesPerPage, changesPerPage)
+	pageNum := pageParam(c)
+	reqs, total, err := s.store.DatabaseRequests(ctx, t.ID, pageOffset(pageNum, changesPerPage), changesPerPage)
 	if err != nil {
 		return err
 	}

@@ -3,8 +3,6 @@ package web
 import (
 	"context"
 
-	"github.com/labstack/echo/v4"
-
 	"github.com/rewindhq/rewind/internal/rewind"
 )
 
@@ -27,31 +25,6 @@ type DatabaseBackend interface {
 	Split(engine, sql string) ([]rewind.SQLStatement, error)
 	// Preview checks SQL against the database without running any of it.
 	Preview(ctx context.Context, d *rewind.Database, sql string) (*rewind.SQLPreview, error)
-}
-
-// databaseRoutes lists the routes of databases and SQL changes: v for
-// viewers, op for operators, ap for approvers.
-func (s *Server) databaseRoutes(v, op, ap *echo.Group) {
-	v.GET("/databases", s.databasesList)
-	v.GET("/databases/:id", s.databaseShow)
-	v.GET("/requests/:id/sql", s.changeSQL)
-	v.GET("/requests/:id/rollback.sql", s.changeRollbackSQL)
-
-	op.GET("/databases/:id/changes/new", s.changeForm)
-	op.POST("/databases/:id/changes", s.changeCreate)
-	op.POST("/databases/:id/preview", s.changePreview)
-	op.GET("/databases/:id/rollback", s.sqlRollbackForm)
-	op.POST("/databases/:id/rollback", s.sqlRollbackCreate)
-}
-
-// databaseSettingsRoutes lists the admin routes for databases under /settings.
-func (s *Server) databaseSettingsRoutes(ad *echo.Group) {
-	ad.GET("/databases", s.databaseSettings)
-	ad.POST("/databases", s.databaseAdd)
-	ad.POST("/databases/test", s.databaseTest)
-	ad.POST("/databases/:id", s.databaseReplaceDSN)
-	ad.POST("/databases/:id/test", s.databaseTestStored)
-	ad.POST("/databases/:id/delete", s.databaseDelete)
 }
 
 // databases returns the SQL side, or an error page when it is not wired.

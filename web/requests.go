@@ -124,6 +124,16 @@ func (s *Server) decide(c echo.Context, approve bool) error {
 		return err
 	}
 	r, err := s.requests().Decide(c.Request().Context(), actor(c), id, approve, c.FormValue("comment"))
+	// A comment the rule refuses (missing, too long) gets the page back with
+	// what was typed.
+	if rewind.ErrorCode(err) == rewind.EINVALID {
+		v, verr := s.requestView(c, true)
+		if verr != nil {
+			return verr
+		}
+		v.Comment, v.DecideError = c.FormValue("comment"), rewind.ErrorMessage(err)
+		return s.render(c, http.StatusUnprocessableEntity, s.meta(c, "Request #"+strconv.FormatInt(id, 10), "approvals"), templates.RequestPage(v))
+	}
 	if err != nil {
 		return err
 	}

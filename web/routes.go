@@ -1,6 +1,8 @@
 package web
 
 import (
+	"net/http"
+
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
@@ -8,52 +10,142 @@ import (
 	"github.com/rewindhq/rewind/static"
 )
 
-// routes lists every route of the dashboard.
+// public marks a route that needs no login.
+const public rewind.Role = ""
+
+// route is one entry of the dashboard's route list.
+type route struct {
+	method, path string
+	role         rewind.Role // the least role it needs; public for none
+	h            echo.HandlerFunc
+	bodyLimit    int64 // the cap on its request body; 0 for defaultBodyLimit
+}
+
+// routeList lists every route of the dashboard with the role it needs.
+// Each route carries its own role check (no group middleware), so that a URL
+// no route matches is a 404 for everyone.
+func (s *Server) routeList() []route {
+	const (
+		get, post = http.MethodGet, http.MethodPost
+		viewer    = rewind.RoleViewer
+		operator  = rewind.RoleOperator
+		approver  = rewind.RoleApprover
+		admin     = rewind.RoleAdmin
+	)
+	return []route{
+		{get, "/healthz", public, s.healthz, 0},
+		{get, "/readyz", public, s.readyz, 0},
+		{get, "/static/*", public, echo.WrapHandler(static.Handler()), 0},
+		{get, "/login", public, s.loginForm, 0},
+		{post, "/login", public, s.login, 0},
+		{post, "/logout", public, s.logout, 0},
+
+		{get, "/", viewer, s.home, 0},
+		{get, "/services", viewer, s.servicesList, 0},
+		{get, "/services/:id", viewer, s.serviceShow, 0},
+		{get, "/services/:id/status", viewer, s.serviceStatus, 0},
+		{get, "/services/:id/compare", viewer, s.serviceCompare, 0},
+		{get, "/services/:id/versions/:number/raw", viewer, s.versionRaw, 0},
+		{get, "/services/:id/rollback", operator, s.rollbackForm, 0},
+		{post, "/services/:id/rollback", operator, s.rollbackCreate, 0},
+
+		{get, "/configs", viewer, s.configsList, 0},
+		{get, "/configs/:id", viewer, s.configShow, 0},
+		{get, "/configs/:id/compare", viewer, s.configCompare, 0},
+		{get, "/configs/:id/versions/:number/raw", viewer, s.configVersionRaw, 0},
+		{get, "/configs/:id/rollback", operator, s.configRollbackForm, 0},
+		{post, "/configs/:id/rollback", operator, s.configRollbackCreate, 0},
+		{post, "/configs/:id/reveal", operator, s.configReveal, 0},
+
+		{get, "/databases", viewer, s.databasesList, 0},
+		{get, "/databases/:id", viewer, s.databaseShow, 0},
+		{get, "/databases/:id/changes/new", operator, s.changeForm, 0},
+		{post, "/databases/:id/changes", operator, s.changeCreate, sqlBodyLimit},
+		{post, "/databases/:id/preview", operator, s.changePreview, sqlBodyLimit},
+		{get, "/databases/:id/rollback", operator, s.sqlRollbackForm, 0},
+		{post, "/databases/:id/rollback", operator, s.sqlRollbackCreate, sqlBodyLimit},
+
+		{get, "/requests/:id", viewer, s.requestShow, 0},
+		{get, "/requests/:id/progress", viewer, s.requestProgress, 0},
+		{get, "/requests/:id/sql", viewer, s.changeSQL, 0},
+		{get, "/requests/:id/rollback.sql", viewer, s.changeRollbackSQL, 0},
+		{post, "/requests/:id/cancel", operator, s.requestCancel, 0},
+		{post, "/requests/:id/approve", approver, s.requestApprove, 0},
+		{post, "/requests/:id/reject", approver, s.requestReject, 0},
+		{get, "/approvals", viewer, s.approvalsList, 0},
+		{get, "/audit", viewer, s.auditList, 0},
+		{get, "/audit.csv", viewer, s.auditCSV, 0},
+
+		{get, "/settings", admin, s.settingsShow, 0},
+		{post, "/settings/environments", admin, s.environmentSave, 0},
+		{post, "/settings/clusters", admin, s.clusterSave, 0},
+		{post, "/settings/clusters/import", admin, s.clusterImport, 0},
+		{post, "/settings/clusters/:id/delete", admin, s.clusterDelete, 0},
+		{post, "/settings/users", admin, s.userCreate, 0},
+		{post, "/settings/users/:name", admin, s.userUpdate, 0},
+		{post, "/settings/sessions/:id/delete", admin, s.sessionDelete, 0},
+		{get, "/settings/nacos", admin, s.nacosSettings, 0},
+		{post, "/settings/nacos", admin, s.nacosSave, 0},
+		{post, "/settings/nacos/:id/delete", admin, s.nacosDelete, 0},
+		{get, "/settings/databases", admin, s.databaseSettings, 0},
+		{post, "/settings/databases", admin, s.databaseAdd, 0},
+		{post, "/settings/databases/test", admin, s.databaseTest, 0},
+		{post, "/settings/databases/:id", admin, s.databaseReplaceDSN, 0},
+		{post, "/settings/databases/:id/test", admin, s.databaseTestStored, 0},
+		{post, "/settings/databases/:id/delete", admin, s.databaseDelete, 0},
+
+		{get, "/profile", viewer, s.profileShow, 0},
+		{post, "/profile/tokens", viewer, s.tokenCreate(false), 0},
+		{post, "/profile/tokens/:id/revoke", viewer, s.tokenRevoke(false), 0},
+		{get, "/settings/tokens", admin, s.serviceTokensShow, 0},
+		{post, "/settings/tokens", admin, s.tokenCreate(true), 0},
+		{post, "/settings/tokens/:id/revoke", admin, s.tokenRevoke(true), 0},
+	}
+}
+
+// routes registers every route of routeList on e, behind the middleware
+// that every request passes.
 func (s *Server) routes(e *echo.Echo) {
-	e.Use(middleware.Recover(), s.logRequests, securityHeaders, s.loadSession, s.checkCSRF)
-	e.GET("/healthz", s.healthz)
-	e.GET("/readyz", s.readyz)
-	e.GET("/static/*", echo.WrapHandler(static.Handler()))
+	list := s.routeList()
+	limits := map[string]int64{}
+	var patterns []string
+	for _, r := range list {
+		if r.bodyLimit > 0 {
+			limits[r.method+" "+r.path] = r.bodyLimit
+		}
+		patterns = append(patterns, r.path)
+	}
+	e.Use(middleware.Recover(), s.logRequests, securityHeaders, s.loadSession, notFoundUnlessRoute(patterns), s.limitBody(limits))
 	s.apiRoutes(e)
+	for _, r := range list {
+		mw := []echo.MiddlewareFunc{s.checkCSRF}
+		if r.role != public {
+			mw = []echo.MiddlewareFunc{s.require(r.role), s.checkCSRF}
+		}
+		e.Add(r.method, r.path, r.h, mw...)
+	}
+}
 
-	e.GET("/login", s.loginForm)
-	e.POST("/login", s.login)
-	e.POST("/logout", s.logout)
+// Route is one route of the dashboard as the router holds it, for tests and
+// tools that check every route.
+type Route struct {
+	Method, Path string
+	// Role is the least role the route needs; "" when it needs no login or
+	// when the route is not in the route list (which a check should flag).
+	Role rewind.Role
+}
 
-	v := e.Group("", s.require(rewind.RoleViewer))
-	v.GET("/", s.home)
-	v.GET("/services", s.servicesList)
-	v.GET("/services/:id", s.serviceShow)
-	v.GET("/services/:id/status", s.serviceStatus)
-	v.GET("/services/:id/compare", s.serviceCompare)
-	v.GET("/services/:id/versions/:number/raw", s.versionRaw)
-	v.GET("/requests/:id", s.requestShow)
-	v.GET("/requests/:id/progress", s.requestProgress)
-	v.GET("/approvals", s.approvalsList)
-	v.GET("/audit", s.auditList)
-	v.GET("/audit.csv", s.auditCSV)
-
-	op := e.Group("", s.require(rewind.RoleOperator))
-	op.GET("/services/:id/rollback", s.rollbackForm)
-	op.POST("/services/:id/rollback", s.rollbackCreate)
-	op.POST("/requests/:id/cancel", s.requestCancel)
-
-	ap := e.Group("", s.require(rewind.RoleApprover))
-	ap.POST("/requests/:id/approve", s.requestApprove)
-	ap.POST("/requests/:id/reject", s.requestReject)
-
-	s.configRoutes(v, op, ap)
-	s.databaseRoutes(v, op, ap)
-
-	ad := e.Group("/settings", s.require(rewind.RoleAdmin))
-	ad.GET("", s.settingsShow)
-	ad.POST("/environments", s.environmentSave)
-	ad.POST("/clusters", s.clusterSave)
-	ad.POST("/clusters/import", s.clusterImport)
-	ad.POST("/clusters/:id/delete", s.clusterDelete)
-	ad.POST("/users", s.userCreate)
-	ad.POST("/users/:name", s.userUpdate)
-	s.configSettingsRoutes(ad)
-	s.databaseSettingsRoutes(ad)
-	s.tokenRoutes(v, ad)
+// Routes returns every route the router serves, with the role each needs.
+func (s *Server) Routes() []Route {
+	e := echo.New()
+	s.routes(e)
+	roles := map[string]rewind.Role{}
+	for _, r := range s.routeList() {
+		roles[r.method+" "+r.path] = r.role
+	}
+	var out []Route
+	for _, r := range e.Routes() {
+		out = append(out, Route{Method: r.Method, Path: r.Path, Role: roles[r.Method+" "+r.Path]})
+	}
+	return out
 }

@@ -5,7 +5,9 @@ package web
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
+	"time"
 
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
@@ -46,6 +48,12 @@ type Options struct {
 	Configs ConfigBackend
 	// Databases serves the database and SQL change pages; nil when not wired.
 	Databases DatabaseBackend
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the
+	// client; with none, the client is the direct peer and the header is ignored.
+	TrustedProxies []*net.IPNet
+	// SessionLifetime is how long a login lasts at most (default 12h);
+	// SessionIdle how long without a request (default 2h).
+	SessionLifetime, SessionIdle time.Duration
 }
 
 // Server serves the dashboard.
@@ -57,13 +65,23 @@ type Server struct {
 	sessions *sessions.CookieStore
 	throttle *auth.Throttle
 	opt      Options
+	now      func() time.Time
 }
 
 // New returns the dashboard server.
 func New(store *sqlite.Store, services Services, runner Runner, log *slog.Logger, opt Options) *Server {
+	if opt.SessionLifetime <= 0 {
+		opt.SessionLifetime = 12 * time.Hour
+	}
+	if opt.SessionIdle <= 0 {
+		opt.SessionIdle = 2 * time.Hour
+	}
+	// The cookie holds the session's token, the CSRF token and flash
+	// messages; the server keeps the session itself and enforces its end.
 	cs := sessions.NewCookieStore(opt.SessionKeys...)
-	cs.Options = &sessions.Options{Path: "/", MaxAge: 12 * 3600, HttpOnly: true, Secure: opt.SecureCookies, SameSite: http.SameSiteLaxMode}
-	return &Server{store: store, services: services, runner: runner, log: log, sessions: cs, throttle: auth.NewThrottle(), opt: opt}
+	cs.Options = &sessions.Options{Path: "/", MaxAge: int(opt.SessionLifetime.Seconds()), HttpOnly: true, Secure: opt.SecureCookies, SameSite: http.SameSiteLaxMode}
+	return &Server{store: store, services: services, runner: runner, log: log, sessions: cs, throttle: auth.NewThrottle(), opt: opt,
+		now: func() time.Time { return time.Now().UTC() }}
 }
 
 // Handler returns the HTTP handler with every route.
@@ -71,6 +89,21 @@ func (s *Server) Handler() http.Handler {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
+	e.IPExtractor = s.clientAddress()
 	s.routes(e)
 	return e
+}
+
+// clientAddress returns how the client's address is found: the direct peer,
+// unless the peer is a trusted proxy, whose X-Forwarded-For then names it.
+// Loopback, link-local and private peers are not trusted unless listed.
+func (s *Server) clientAddress() echo.IPExtractor {
+	if len(s.opt.TrustedProxies) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, n := range s.opt.TrustedProxies {
+		opts = append(opts, echo.TrustIPRange(n))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
 }

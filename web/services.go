@@ -120,9 +120,8 @@ func (s *Server) serviceShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	pageNum, _ := strconv.Atoi(c.QueryParam("page"))
-	pageNum = max(pageNum, 1)
-	versions, total, err := s.store.Versions(ctx, t.ID, (pageNum-1)*versionsPerPage, versionsPerPage)
+	pageNum := pageParam(c)
+	versions, total, err := s.store.Versions(ctx, t.ID, pageOffset(pageNum, versionsPerPage), versionsPerPage)
 	if err != nil {
 		return err
 	}

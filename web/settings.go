@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -18,8 +19,14 @@ func (s *Server) settingsShow(c echo.Context) error {
 }
 
 func (s *Server) renderSettings(c echo.Context, status int, errMsg string) error {
+	return s.renderSettingsView(c, status, templates.SettingsView{Error: errMsg})
+}
+
+// renderSettingsView shows the settings page; v may carry an error and the
+// values of a refused form.
+func (s *Server) renderSettingsView(c echo.Context, status int, v templates.SettingsView) error {
 	ctx := c.Request().Context()
-	v := templates.SettingsView{CSRF: csrfToken(c), Roles: rewind.Roles, Error: errMsg}
+	v.CSRF, v.Roles = csrfToken(c), rewind.Roles
 	var err error
 	if v.Environments, err = s.store.Environments(ctx); err != nil {
 		return err
@@ -45,6 +52,14 @@ func (s *Server) renderSettings(c echo.Context, status int, errMsg string) error
 	}
 	if v.Users, err = s.store.Users(ctx); err != nil {
 		return err
+	}
+	sessions, err := s.store.ActiveSessions(ctx, s.now(), s.opt.SessionIdle)
+	if err != nil {
+		return err
+	}
+	mine := currentSession(c)
+	for _, ss := range sessions {
+		v.Sessions = append(v.Sessions, templates.SessionRow{S: ss, Current: mine != nil && ss.ID == mine.ID})
 	}
 	return s.render(c, status, s.meta(c, "Settings", "settings"), templates.SettingsPage(v))
 }
@@ -178,30 +193,51 @@ func (s *Server) clusterDelete(c echo.Context) error {
 	return s.settingsDone(c, nil, "Cluster "+cl.Name+" removed.")
 }
 
+// userFields bounds the fields of the user forms.
+var userFields = []FieldLimit{{"username", "A username", 64}, {"password", "A password", 128}, {"role", "A role", 16}}
+
 func (s *Server) userCreate(c echo.Context) error {
+	name := strings.TrimSpace(c.FormValue("username"))
+	again := func(err error) error {
+		if rewind.ErrorCode(err) == rewind.EINTERNAL {
+			return err
+		}
+		return s.renderSettingsView(c, http.StatusUnprocessableEntity, templates.SettingsView{Error: rewind.ErrorMessage(err),
+			NewUser: templates.NewUserForm{Username: name, Role: rewind.Role(c.FormValue("role"))}})
+	}
+	if err := checkFields(c, userFields...); err != nil {
+		return again(err)
+	}
 	role, err := rewind.ParseRole(c.FormValue("role"))
 	if err != nil {
-		return s.settingsDone(c, err, "")
+		return again(err)
 	}
-	name := strings.TrimSpace(c.FormValue("username"))
 	pw := c.FormValue("password")
 	if err := rewind.ValidatePassword(pw); err != nil {
-		return s.settingsDone(c, err, "")
+		return again(err)
 	}
 	hash, err := auth.HashPassword(pw)
 	if err != nil {
 		return err
 	}
-	err = s.store.CreateUser(c.Request().Context(), &rewind.User{Username: name, Role: role, PasswordHash: hash})
-	return s.settingsDone(c, err, "User "+name+" added as "+string(role)+".")
+	if err := s.store.CreateUser(c.Request().Context(), &rewind.User{Username: name, Role: role, PasswordHash: hash}); err != nil {
+		return again(err)
+	}
+	return s.settingsDone(c, nil, "User "+name+" added as "+string(role)+".")
 }
 
+// userUpdate changes a user's role and, when given, password. Either change
+// ends the user's other sessions (all of them, unless the admin changed
+// their own password).
 func (s *Server) userUpdate(c echo.Context) error {
 	ctx := c.Request().Context()
 	name := c.Param("name")
 	u, err := s.store.UserByName(ctx, name)
 	if err != nil {
 		return err
+	}
+	if err := checkFields(c, userFields...); err != nil {
+		return s.settingsDone(c, err, "")
 	}
 	role, err := rewind.ParseRole(c.FormValue("role"))
 	if err != nil {
@@ -210,11 +246,14 @@ func (s *Server) userUpdate(c echo.Context) error {
 	if u.Username == currentUser(c).Username && role != rewind.RoleAdmin {
 		return s.settingsDone(c, rewind.Errorf(rewind.EINVALID, "You cannot take the admin role from yourself."), "")
 	}
-	what := "User " + name + " is now " + string(role) + "."
-	if pw := c.FormValue("password"); pw != "" {
+	pw := c.FormValue("password")
+	if pw != "" {
 		if err := rewind.ValidatePassword(pw); err != nil {
 			return s.settingsDone(c, err, "")
 		}
+	}
+	what := "User " + name + " is now " + string(role) + "."
+	if pw != "" {
 		hash, err := auth.HashPassword(pw)
 		if err != nil {
 			return err
@@ -224,5 +263,41 @@ func (s *Server) userUpdate(c echo.Context) error {
 		}
 		what = "User " + name + " is now " + string(role) + "; password changed."
 	}
-	return s.settingsDone(c, s.store.SetRole(ctx, name, role), what)
+	if err := s.store.SetRole(ctx, name, role); err != nil {
+		return s.settingsDone(c, err, "")
+	}
+	if pw != "" || role != u.Role {
+		keep := ""
+		if ss := currentSession(c); ss != nil && u.Username == currentUser(c).Username {
+			keep = ss.ID
+		}
+		n, err := s.store.DeleteUserSessions(ctx, name, keep)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			what += fmt.Sprintf(" %d session(s) ended.", n)
+		}
+	}
+	return s.settingsDone(c, nil, what)
+}
+
+// sessionDelete ends one session, the admin's own included.
+func (s *Server) sessionDelete(c echo.Context) error {
+	ctx := c.Request().Context()
+	id := c.Param("id")
+	sessions, err := s.store.ActiveSessions(ctx, s.now(), s.opt.SessionIdle)
+	if err != nil {
+		return err
+	}
+	for _, ss := range sessions {
+		if ss.ID != id {
+			continue
+		}
+		if err := s.store.DeleteSession(ctx, id); err != nil {
+			return err
+		}
+		return s.settingsDone(c, nil, "Ended a session of "+ss.Username+" (since "+ss.CreatedAt.Format("2006-01-02 15:04")+" UTC, from "+ss.Address+").")
+	}
+	return rewind.Errorf(rewind.ENOTFOUND, "That session has ended already.")
 }

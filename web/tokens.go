@@ -11,17 +11,6 @@ import (
 	"github.com/rewindhq/rewind/templates"
 )
 
-// tokenRoutes serves the profile page with personal API tokens, and the
-// service tokens in Settings (ad is the admin's /settings group).
-func (s *Server) tokenRoutes(v, ad *echo.Group) {
-	v.GET("/profile", s.profileShow)
-	v.POST("/profile/tokens", s.tokenCreate(false))
-	v.POST("/profile/tokens/:id/revoke", s.tokenRevoke(false))
-	ad.GET("/tokens", s.serviceTokensShow)
-	ad.POST("/tokens", s.tokenCreate(true))
-	ad.POST("/tokens/:id/revoke", s.tokenRevoke(true))
-}
-
 func (s *Server) tokensView(c echo.Context, service bool) (templates.TokensView, error) {
 	ctx := c.Request().Context()
 	v := templates.TokensView{CSRF: csrfToken(c), Title: "Profile: " + currentUser(c).Username, Path: "/profile/tokens", Service: service}

@@ -39,6 +39,15 @@ func (w *wakeCounter) Wake() { w.n++ }
 
 func newTestServer(t *testing.T) (*httptest.Server, *sqlite.Store) {
 	t.Helper()
+	_, ts, store := newTestServerWith(t, Options{})
+	return ts, store
+}
+
+// newTestServerWith starts a server with opt (session keys added) and the
+// users vera (viewer), otto (operator), anna (approver) and adam (admin),
+// each with password "password-" + name.
+func newTestServerWith(t *testing.T, opt Options, setup ...func(*Server)) (*Server, *httptest.Server, *sqlite.Store) {
+	t.Helper()
 	box, err := secret.NewBox(make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)
@@ -57,11 +66,14 @@ func newTestServer(t *testing.T) (*httptest.Server, *sqlite.Store) {
 			t.Fatal(err)
 		}
 	}
-	srv := New(store, noClusters{}, &wakeCounter{}, slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Options{SessionKeys: [][]byte{make([]byte, 32), make([]byte, 32)}})
+	opt.SessionKeys = [][]byte{make([]byte, 32), make([]byte, 32)}
+	srv := New(store, noClusters{}, &wakeCounter{}, slog.New(slog.NewTextHandler(io.Discard, nil)), opt)
+	for _, f := range setup {
+		f(srv)
+	}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
-	return ts, store
+	return srv, ts, store
 }
 
 // client is a browser-like HTTP client with its own cookies.

@@ -17,7 +17,7 @@ import (
 // connection pools keep no idle connection, so nothing needs closing.
 func setupDatabases(ctx context.Context, store *sqlite.Store, cfg config.Config, log *slog.Logger) (rewind.Executor, web.DatabaseBackend, error) {
 	svc := dbchange.New(store, dbchange.Options{StatementTimeout: cfg.SQL.StatementTimeout, MaxSavedRows: cfg.SQL.MaxSavedRows,
-		MaxSavedBytes: cfg.SQL.MaxSavedBytes}, log)
+		MaxSavedBytes: cfg.SQL.MaxSavedBytes, DataDir: cfg.DataDir}, log)
 	for _, decl := range cfg.Databases {
 		env, err := store.EnvironmentByName(ctx, decl.Environment)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/rewindhq/rewind/internal/config"
 	"github.com/rewindhq/rewind/internal/configs"
@@ -34,7 +35,12 @@ func setupNacos(ctx context.Context, store *sqlite.Store, cfg config.Config, log
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	m := configs.New(store, configs.Options{DataDir: cfg.DataDir, Log: log})
+	if cfg.NacosCAFile != "" {
+		if _, err := os.Stat(cfg.NacosCAFile); err != nil {
+			return nil, nil, nil, fmt.Errorf("nacos_ca_file: %w", err)
+		}
+	}
+	m := configs.New(store, configs.Options{DataDir: cfg.DataDir, Log: log, CAFile: cfg.NacosCAFile})
 	m.Start(ctx, servers)
 	return m, m, m.Stop, nil
 }

@@ -75,6 +75,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	runnerDone := make(chan struct{})
 	go func() { defer close(runnerDone); runner.Run(runCtx) }()
 
+	proxies, err := cfg.TrustedProxyNets()
+	if err != nil {
+		return err
+	}
 	kubeconfig := kube.DefaultKubeconfigPath()
 	srv := web.New(store, services, runner, log, web.Options{
 		SessionKeys:        [][]byte{sessionKeys[:32], sessionKeys[32:]},
@@ -83,6 +87,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		KubeconfigContexts: kube.KubeconfigContexts,
 		Configs:            configs,
 		Databases:          databases,
+		TrustedProxies:     proxies,
+		SessionLifetime:    cfg.SessionLifetime,
+		SessionIdle:        cfg.SessionIdle,
 	})
 	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	ln, err := net.Listen("tcp", cfg.Addr)

@@ -79,8 +79,17 @@ func userCmd(ctx context.Context, args []string, getenv func(string) string, std
 			if err != nil {
 				return err
 			}
-		} else if err := store.SetPasswordHash(ctx, name, hash); err != nil {
-			return err
+		} else {
+			if err := store.SetPasswordHash(ctx, name, hash); err != nil {
+				return err
+			}
+			n, err := store.DeleteUserSessions(ctx, name, "")
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				fmt.Fprintf(stdout, "ended %d session(s) of %s\n", n, name)
+			}
 		}
 		if generated {
 			fmt.Fprintf(stdout, "password for %s: %s\n", name, pw)

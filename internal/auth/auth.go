@@ -4,7 +4,8 @@ package auth
 import (
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
+	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,64 +44,178 @@ func GeneratePassword() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// ErrThrottled is returned while a key must wait before its next attempt.
-var ErrThrottled = errors.New("too many failed logins; wait before trying again")
-
-// Throttle slows down repeated failed logins per key (username and address):
-// after 3 failures each further attempt must wait twice as long as the last,
-// up to 5 minutes. A success clears the key.
+// Throttle slows down failed logins, per username and per client address.
+//
+// Each key (a username, an address) has a few free failures (UserFree,
+// AddrFree); past them, only one attempt at a time may run, and only after a
+// wait that doubles with each further failure, up to MaxWait. An attempt
+// counts from Begin, before its password check finishes, so parallel guesses
+// cannot all slip through while the first ones are still being checked. A
+// success clears the username's failures, not the address's. A key forgets
+// its failures after Forget of quiet.
+//
+// The table holds at most Size keys. When it is full, keys that are not
+// throttled are dropped first; if none can go, new keys are refused (they
+// wait), so filling the table never frees a throttled key.
 type Throttle struct {
+	UserFree, AddrFree int
+	MaxWait, Forget    time.Duration
+	Size               int
+
 	mu    sync.Mutex
 	now   func() time.Time
-	fails map[string]*failures
+	keys  map[string]*failures
+	swept time.Time
 }
 
 type failures struct {
-	count int
-	until time.Time
+	free     int       // failures before the first wait
+	count    int       // failed attempts
+	inFlight int       // attempts begun and not yet done
+	until    time.Time // no attempt before this
+	last     time.Time // last attempt begun or done
 }
 
-// NewThrottle returns an empty throttle.
+// NewThrottle returns an empty throttle with Rewind's limits.
 func NewThrottle() *Throttle {
-	return &Throttle{now: time.Now, fails: map[string]*failures{}}
+	return &Throttle{UserFree: 3, AddrFree: 10, MaxWait: 5 * time.Minute, Forget: 15 * time.Minute, Size: 20000,
+		now: time.Now, keys: map[string]*failures{}}
 }
 
-// Wait returns how long key must still wait before it may try again.
-func (t *Throttle) Wait(key string) time.Duration {
+// FullWait is how long a new key waits while the table is full of throttled keys.
+const FullWait = time.Minute
+
+// Begin starts a login attempt for username from addr. When the attempt may
+// not run now it returns how long to wait and a nil done; otherwise done must
+// be called once with the outcome of the password check.
+func (t *Throttle) Begin(username, addr string) (done func(ok bool), wait time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	f := t.fails[key]
-	if f == nil {
-		return 0
+	now := t.now()
+	ak, uk := "a|"+AddressKey(addr), "u|"+UserKey(username)
+	a, wait := t.admit(ak, t.AddrFree, now)
+	if wait > 0 {
+		return nil, wait
 	}
-	if d := f.until.Sub(t.now()); d > 0 {
-		return d
+	u, wait := t.admit(uk, t.UserFree, now)
+	if wait > 0 {
+		t.release(ak, a, false, t.AddrFree, now, true)
+		return nil, wait
 	}
-	return 0
+	var once sync.Once
+	return func(ok bool) {
+		once.Do(func() {
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			now := t.now()
+			t.release(ak, a, ok, t.AddrFree, now, false)
+			t.release(uk, u, ok, t.UserFree, now, false)
+			if ok {
+				if u.inFlight == 0 {
+					delete(t.keys, uk)
+				} else {
+					u.count, u.until = 0, time.Time{}
+				}
+			}
+		})
+	}, 0
 }
 
-// Fail records a failed attempt for key.
-func (t *Throttle) Fail(key string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	f := t.fails[key]
+// admit finds or adds key and takes one in-flight slot when it may run now.
+func (t *Throttle) admit(key string, free int, now time.Time) (*failures, time.Duration) {
+	f := t.keys[key]
+	if f != nil && f.inFlight == 0 && now.Sub(f.last) > t.Forget {
+		f.count, f.until = 0, time.Time{}
+	}
 	if f == nil {
-		if len(t.fails) > 10000 {
-			t.fails = map[string]*failures{} // bound memory under a flood
+		if len(t.keys) >= t.Size && !t.sweep(now) {
+			return nil, FullWait
 		}
-		f = &failures{}
-		t.fails[key] = f
+		f = &failures{free: free}
+		t.keys[key] = f
+	}
+	if d := f.until.Sub(now); d > 0 {
+		return f, d
+	}
+	if f.count+f.inFlight >= free && f.inFlight > 0 {
+		return f, time.Second // past the free failures: one attempt at a time
+	}
+	f.inFlight++
+	f.last = now
+	return f, 0
+}
+
+// release ends an in-flight attempt; a failure (or a refused pair) counts.
+func (t *Throttle) release(key string, f *failures, ok bool, free int, now time.Time, refused bool) {
+	f.inFlight--
+	f.last = now
+	if ok || refused {
+		if f.count == 0 && f.inFlight == 0 && ok {
+			delete(t.keys, key)
+		}
+		return
 	}
 	f.count++
-	if f.count >= 3 {
-		d := time.Second << min(f.count-3, 8)
-		f.until = t.now().Add(min(d, 5*time.Minute))
+	if f.count >= free {
+		d := time.Second << min(f.count-free, 9)
+		f.until = now.Add(min(d, t.MaxWait))
 	}
 }
 
-// Succeed clears key.
-func (t *Throttle) Succeed(key string) {
+// sweep drops keys that are not throttled, at most once a second, and
+// reports whether the table has room now.
+func (t *Throttle) sweep(now time.Time) bool {
+	if now.Sub(t.swept) >= time.Second {
+		t.swept = now
+		for k, f := range t.keys {
+			if f.inFlight == 0 && (f.count < f.free && !now.Before(f.until) || now.Sub(f.last) > t.Forget) {
+				delete(t.keys, k)
+			}
+		}
+	}
+	return len(t.keys) < t.Size
+}
+
+// Len returns how many keys the throttle holds.
+func (t *Throttle) Len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	delete(t.fails, key)
+	return len(t.keys)
+}
+
+// UserKey is the throttle's key of a username: case-folded and bounded.
+func UserKey(username string) string {
+	return Bound(strings.ToLower(strings.TrimSpace(username)), 64)
+}
+
+// AddressKey is the throttle's key of a client address: an IPv6 address
+// stands for its /64, which one client usually holds whole.
+func AddressKey(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return Bound(addr, 64)
+	}
+	ip = ip.Unmap()
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.String()
+}
+
+// Bound returns s without control characters and invalid UTF-8, cut to at
+// most n runes (the last one … when cut; n > 0): for storing text a visitor chose.
+func Bound(s string, n int) string {
+	var kept []rune
+	for _, r := range strings.ToValidUTF8(s, "") {
+		if r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 || r == 0x2028 || r == 0x2029 || r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 {
+			continue
+		}
+		if len(kept) == n {
+			kept[n-1] = '…'
+			break
+		}
+		kept = append(kept, r)
+	}
+	return string(kept)
 }

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -28,6 +29,16 @@ type Config struct {
 	NacosServers   []NacosServer `yaml:"nacos_servers"`
 	Databases      []Database    `yaml:"databases"`
 	SQL            SQL           `yaml:"sql"`
+	// TrustedProxies lists the CIDRs of reverse proxies whose
+	// X-Forwarded-For Rewind believes; empty: the direct peer is the client.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// SessionLifetime is how long a login lasts at most; SessionIdle how long
+	// it lasts without a request.
+	SessionLifetime time.Duration `yaml:"session_lifetime"`
+	SessionIdle     time.Duration `yaml:"session_idle"`
+	// NacosCAFile names a PEM file of authorities trusted, besides the
+	// system's, for https:// Nacos servers.
+	NacosCAFile string `yaml:"nacos_ca_file"`
 }
 
 // NacosServer declares a Nacos server whose configs Rewind follows.
@@ -76,6 +87,7 @@ type Cluster struct {
 // Defaults returns the settings used when nothing else is given.
 func Defaults() Config {
 	return Config{Addr: "127.0.0.1:8080", DataDir: "./data", RolloutTimeout: 10 * time.Minute, LogLevel: "info",
+		SessionLifetime: 12 * time.Hour, SessionIdle: 2 * time.Hour,
 		SQL: SQL{StatementTimeout: 5 * time.Minute, MaxSavedRows: 100000, MaxSavedBytes: 64 << 20}}
 }
 
@@ -93,6 +105,9 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	secure := fs.Bool("secure-cookies", false, "mark cookies Secure when a proxy terminates TLS (REWIND_SECURE_COOKIES)")
 	timeout := fs.Duration("rollout-timeout", def.RolloutTimeout, "how long to follow a rollout (REWIND_ROLLOUT_TIMEOUT)")
 	level := fs.String("log-level", def.LogLevel, "debug, info, warn or error (REWIND_LOG_LEVEL)")
+	proxies := fs.String("trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (REWIND_TRUSTED_PROXIES)")
+	lifetime := fs.Duration("session-lifetime", def.SessionLifetime, "how long a login lasts at most (REWIND_SESSION_LIFETIME)")
+	idle := fs.Duration("session-idle", def.SessionIdle, "how long a login lasts without a request (REWIND_SESSION_IDLE)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("%w\n%s", err, usage(fs))
 	}
@@ -137,6 +152,34 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		}
 		cfg.RolloutTimeout = d
 	}
+	var proxiesEnv string
+	str(&proxiesEnv, "trusted-proxies", "REWIND_TRUSTED_PROXIES", *proxies)
+	if proxiesEnv != "" {
+		cfg.TrustedProxies = nil
+		for _, p := range strings.Split(proxiesEnv, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				cfg.TrustedProxies = append(cfg.TrustedProxies, p)
+			}
+		}
+	}
+	for _, d := range []struct {
+		dst            *time.Duration
+		flag, env, val string
+	}{
+		{&cfg.SessionLifetime, "session-lifetime", "REWIND_SESSION_LIFETIME", lifetime.String()},
+		{&cfg.SessionIdle, "session-idle", "REWIND_SESSION_IDLE", idle.String()},
+	} {
+		var v string
+		str(&v, d.flag, d.env, d.val)
+		if v == "" {
+			continue
+		}
+		parsed, err := time.ParseDuration(v)
+		if err != nil {
+			return Config{}, fmt.Errorf("%s %q: %w", d.flag, v, err)
+		}
+		*d.dst = parsed
+	}
 	return cfg, cfg.Validate()
 }
 
@@ -153,6 +196,12 @@ func (c Config) Validate() error {
 	}
 	if c.RolloutTimeout < 10*time.Second {
 		return errors.New("rollout timeout must be at least 10s")
+	}
+	if _, err := c.TrustedProxyNets(); err != nil {
+		return err
+	}
+	if c.SessionLifetime < time.Minute || c.SessionIdle < time.Minute {
+		return errors.New("session lifetime and session idle must be at least 1m")
 	}
 	envs := map[string]bool{}
 	for _, e := range c.Environments {
@@ -174,6 +223,31 @@ func (c Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// TrustedProxyNets parses TrustedProxies; a bare address stands for itself.
+func (c Config) TrustedProxyNets() ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, p := range c.TrustedProxies {
+		if !strings.Contains(p, "/") {
+			ip := net.ParseIP(p)
+			if ip == nil {
+				return nil, fmt.Errorf("trusted proxy %q: not an address or CIDR", p)
+			}
+			bits := 128
+			if ip.To4() != nil {
+				ip, bits = ip.To4(), 32
+			}
+			out = append(out, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+			continue
+		}
+		_, n, err := net.ParseCIDR(p)
+		if err != nil {
+			return nil, fmt.Errorf("trusted proxy %q: %w", p, err)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func first(s ...string) string {

@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -54,9 +55,54 @@ func TestLoadRejects(t *testing.T) {
 		{"--rollout-timeout", "1s"},
 		{"--tls-cert", "x"},
 		{"--nope"},
+		{"--trusted-proxies", "10.0.0.0/33"},
+		{"--trusted-proxies", "proxy.local"},
+		{"--session-idle", "10s"},
 	} {
 		if _, err := Load(args, func(string) string { return "" }); err == nil {
 			t.Errorf("Load(%v) = nil error", args)
 		}
+	}
+}
+
+func TestTrustedProxies(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want []string
+	}{
+		{"none by default", nil, nil, nil},
+		{"flag", []string{"--trusted-proxies", "10.0.0.0/8, 192.0.2.7"}, nil, []string{"10.0.0.0/8", "192.0.2.7/32"}},
+		{"env", nil, map[string]string{"REWIND_TRUSTED_PROXIES": "2001:db8::/32"}, []string{"2001:db8::/32"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Load(tt.args, func(k string) string { return tt.env[k] })
+			if err != nil {
+				t.Fatal(err)
+			}
+			nets, err := cfg.TrustedProxyNets()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, n := range nets {
+				got = append(got, n.String())
+			}
+			if strings.Join(got, ",") != strings.Join(tt.want, ",") {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSessionLimits(t *testing.T) {
+	cfg, err := Load([]string{"--session-idle", "30m"}, func(k string) string { return map[string]string{"REWIND_SESSION_LIFETIME": "8h"}[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SessionIdle != 30*time.Minute || cfg.SessionLifetime != 8*time.Hour {
+		t.Errorf("idle %v lifetime %v, want 30m and 8h", cfg.SessionIdle, cfg.SessionLifetime)
 	}
 }

@@ -34,6 +34,8 @@ type Store interface {
 	// RecordConfigVersion appends a version seen live or made by a rollback
 	// unless the newest such version has the same hash.
 	RecordConfigVersion(ctx context.Context, v *rewind.Version) (*rewind.Version, bool, error)
+	// Version returns a recorded version by its ID.
+	Version(ctx context.Context, id int64) (*rewind.Version, error)
 	// LiveConfigVersion returns the newest version seen live or made by a rollback.
 	LiveConfigVersion(ctx context.Context, targetID int64) (*rewind.Version, error)
 	// ImportConfigHistory appends the versions read from Nacos history not yet recorded.
@@ -55,6 +57,9 @@ type Options struct {
 	FollowInterval time.Duration
 	// HealthInterval is how often each server is checked; DefaultHealthInterval when zero.
 	HealthInterval time.Duration
+	// CAFile names a PEM file of certificate authorities trusted, besides the system's, for
+	// https:// servers.
+	CAFile string
 	// Log receives what the Manager does; nothing when nil.
 	Log *slog.Logger
 }
@@ -240,6 +245,9 @@ func describe(name string, err error) error {
 		return nil
 	case errors.As(err, &re):
 		return err
+	case errors.Is(err, nacos.ErrUntrusted):
+		return rewind.Errorf(rewind.EUNAVAILABLE, "Rewind does not trust the TLS certificate of Nacos server %s (%v); "+
+			"give the authority that signed it in nacos_ca_file, or correct the server's certificate.", name, err)
 	case errors.Is(err, nacos.ErrUnreachable):
 		return rewind.Errorf(rewind.EUNAVAILABLE, "Rewind cannot reach Nacos server %s (%v).", name, err)
 	case errors.Is(err, nacos.ErrLoginRefused):

@@ -31,6 +31,7 @@ type fixture struct {
 	env    *rewind.Environment
 	m      *configs.Manager
 	runner *rollback.Runner
+	caFile string // trusted for https; the stand-in's CA when it serves TLS
 }
 
 func newFixture(t *testing.T, opts nacostest.Options, approvals int) *fixture {
@@ -52,10 +53,13 @@ func newFixture(t *testing.T, opts nacostest.Options, approvals int) *fixture {
 	}
 	srv := nacostest.Start(t, opts)
 	reg := &rewind.NacosServer{Name: "nacos-prod", EnvironmentID: env.ID, Addr: srv.Addr(), Username: srv.Username(), Password: srv.Password()}
+	if opts.TLS {
+		reg.Addr = srv.URL()
+	}
 	if err := store.SaveNacosServer(ctx, reg); err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, ctx: ctx, store: store, nacos: srv, server: reg, env: env}
+	return &fixture{t: t, ctx: ctx, store: store, nacos: srv, server: reg, env: env, caFile: srv.CAFile()}
 }
 
 // start starts the Manager, stopped when the test ends.
@@ -68,7 +72,7 @@ func (f *fixture) start(followEvery time.Duration) {
 		f.t.Fatal(err)
 	}
 	f.m = configs.New(f.store, configs.Options{DataDir: dir, FollowInterval: followEvery, HealthInterval: 200 * time.Millisecond,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), CAFile: f.caFile})
 	runCtx, stop := context.WithCancel(f.ctx)
 	f.m.Start(runCtx, []*rewind.NacosServer{f.server})
 	f.t.Cleanup(func() { stop(); f.m.Stop(); _ = os.RemoveAll(dir) })
@@ -568,5 +572,108 @@ func TestReconcileAfterStop(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestRestoreOutcomeHidesMD5OfMaskedContent(t *testing.T) {
+	tests := []struct {
+		name       string
+		v1, v2, v3 string
+		hidden     bool
+	}{
+		{"no secrets", "v: 1\n", "v: 2\n", "v: 3\n", false},
+		{"secrets", "v: 1\npassword: one\n", "v: 2\npassword: two\n", "v: 3\npassword: three\n", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newRestoreFixture(t, 0)
+			f.nacos.Seed(appKey, "yaml", tt.v1)
+			tg := f.target(appKey)
+			f.nacos.Publish(appKey, tt.v2)
+			vs := f.versions(tg, "two versions", func(vs []rewind.ConfigVersion) bool { return len(vs) == 2 })
+			f.nacos.BeforePublish(func(nacostest.Key) {
+				f.nacos.BeforePublish(nil)
+				f.nacos.Publish(appKey, tt.v3)
+			})
+			conflict, _ := f.approve(f.request(tg, vs[1].Number, rewind.ConfigPublish, nacos.ContentMD5(tt.v2)))
+			if conflict.State != rewind.StateFailed || !strings.Contains(conflict.Outcome, "Nothing was written") {
+				t.Fatalf("request %s: %s; want failed, nothing written", conflict.State, conflict.Outcome)
+			}
+			f.versions(tg, "three versions", func(vs []rewind.ConfigVersion) bool { return len(vs) == 3 })
+			ok, _ := f.approve(f.request(tg, vs[1].Number, rewind.ConfigPublish, nacos.ContentMD5(tt.v3)))
+			if ok.State != rewind.StateSucceeded {
+				t.Fatalf("request %s: %s; want succeeded", ok.State, ok.Outcome)
+			}
+			events, _, err := f.store.Audit(f.ctx, rewind.AuditFilter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			texts := []string{conflict.Outcome, ok.Outcome}
+			for _, e := range events {
+				texts = append(texts, e.Detail+" "+e.Outcome)
+			}
+			all := strings.Join(texts, "\n")
+			for _, content := range []string{tt.v1, tt.v2, tt.v3} {
+				if got := strings.Contains(all, nacos.ContentMD5(content)); got == tt.hidden {
+					t.Errorf("outcomes and audit show the md5 of %q: %v, want %v:\n%s", content, got, !tt.hidden, all)
+				}
+			}
+			if got := strings.Contains(conflict.Outcome, nacos.HiddenMD5) && strings.Contains(ok.Outcome, nacos.HiddenMD5); got != tt.hidden {
+				t.Errorf("outcomes say the md5 is hidden: %v, want %v:\n%s", got, tt.hidden, all)
+			}
+		})
+	}
+}
+
+// TestFollowAndRestoreOverTLS reads a server's configs and their history
+// and publishes a restore over https and gRPC with TLS, trusting the CA file.
+func TestFollowAndRestoreOverTLS(t *testing.T) {
+	for _, mode := range []nacostest.Mode{nacostest.Mode2, nacostest.Mode3} {
+		t.Run(fmt.Sprintf("%d.x", mode), func(t *testing.T) {
+			f := newFixture(t, nacostest.Options{Mode: mode, TLS: true}, 0)
+			if !strings.HasPrefix(f.server.Addr, "https://") {
+				t.Fatalf("server registered at %s, want https", f.server.Addr)
+			}
+			f.nacos.Seed(appKey, "yaml", "replicas: 1\n")
+			f.nacos.Publish(appKey, "replicas: 2\n")
+			f.start(time.Hour)
+			f.startRunner()
+			rf := &restoreFixture{fixture: f, runner: f.runner}
+			tg := f.target(appKey)
+			vs := f.versions(tg, "both versions, from history", func(vs []rewind.ConfigVersion) bool {
+				return len(vs) == 2 && hasSources(vs[1], rewind.SourceImported)
+			})
+			if st, err := f.m.Current(f.ctx, tg); err != nil || st.Content != "replicas: 2\n" {
+				t.Fatalf("Current = %+v, %v", st, err)
+			}
+			got, _ := rf.approve(rf.request(tg, vs[1].Number, rewind.ConfigPublish, nacos.ContentMD5("replicas: 2\n")))
+			if got.State != rewind.StateSucceeded {
+				t.Fatalf("restore over TLS %s: %s", got.State, got.Outcome)
+			}
+			if content, _, _ := f.nacos.Config(appKey); content != "replicas: 1\n" {
+				t.Errorf("stand-in holds %q, want the restored content", content)
+			}
+			if st := f.m.Status(f.server.ID); st.Problem != "" || st.Version == "" {
+				t.Errorf("status = %+v, want the version and no problem", st)
+			}
+		})
+	}
+}
+
+func TestUntrustedCertificateIsAClearProblem(t *testing.T) {
+	f := newFixture(t, nacostest.Options{Mode: nacostest.Mode2, TLS: true}, 0)
+	f.caFile = ""
+	f.nacos.Seed(appKey, "yaml", "replicas: 1\n")
+	f.start(time.Hour)
+	f.waitUntil("the problem is known", func() bool { return f.m.Status(f.server.ID).Problem != "" })
+	problem := f.m.Status(f.server.ID).Problem
+	if !strings.Contains(problem, "does not trust the TLS certificate of Nacos server nacos-prod") || !strings.Contains(problem, "nacos_ca_file") {
+		t.Errorf("problem = %q, want the untrusted certificate named", problem)
+	}
+	if err := f.m.Health(f.ctx)["nacos-prod"]; err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("health = %v, want the untrusted certificate", err)
+	}
+	if n := f.nacos.Count("http:POST /v1/auth/users/login") + f.nacos.Count("http:POST /v1/auth/login"); n != 0 {
+		t.Errorf("%d logins reached the untrusted server", n)
 	}
 }

@@ -56,7 +56,7 @@ func (m *Manager) Execute(ctx context.Context, r *rewind.RollbackRequest, t *rew
 		err = m.publishIfUnchanged(ctx, client, key, content, r.Expected)
 	}
 	if errors.Is(err, nacos.ErrConflict) {
-		return "", m.conflict(ctx, srv, client, key, r.Expected)
+		return "", m.conflict(ctx, srv, client, r, t)
 	}
 	if err != nil && ctx.Err() != nil {
 		return "The write may or may not have reached Nacos.", ctx.Err()
@@ -80,9 +80,10 @@ func (m *Manager) Execute(ctx context.Context, r *rewind.RollbackRequest, t *rew
 			m.log.Error("record config version", "config", key.String(), "err", oerr)
 		}
 		if err != nil {
-			return "Nacos still holds " + describeState(exists, cur.MD5) + ".", describe(srv.reg.Name, err)
+			return "Nacos still holds " + m.describeState(t, exists, cur.Content, cur.MD5) + ".", describe(srv.reg.Name, err)
 		}
-		return "", rewind.Errorf(rewind.ECONFLICT, "The restore did not take: Nacos holds %s, not %s.", describeState(exists, cur.MD5), describeState(!deleting, want))
+		return "", rewind.Errorf(rewind.ECONFLICT, "The restore did not take: Nacos holds %s, not %s.",
+			m.describeState(t, exists, cur.Content, cur.MD5), m.describeState(t, !deleting, content, want))
 	}
 	result := &rewind.Version{TargetID: t.ID, Content: content, Hash: want, Source: rewind.SourceRollback, Author: r.Requester,
 		RequestID: r.ID, CreatedAt: time.Now().UTC(), Meta: map[string]string{}}
@@ -113,8 +114,8 @@ func (m *Manager) Execute(ctx context.Context, r *rewind.RollbackRequest, t *rew
 	if deleting {
 		return fmt.Sprintf("Deleted %s from Nacos server %s and checked that it is gone (version %d records it). Took %s.", key, srv.reg.Name, got.Number, took), nil
 	}
-	return fmt.Sprintf("Published the content of version %d to %s on Nacos server %s and read it back: md5 %s, as expected (version %d records it). Took %s.",
-		v.Number, key, srv.reg.Name, want, got.Number, took), nil
+	return fmt.Sprintf("Published the content of version %d to %s on Nacos server %s and read it back: %s, as expected (version %d records it). Took %s.",
+		v.Number, key, srv.reg.Name, m.describeState(t, true, content, want), got.Number, took), nil
 }
 
 // publishIfUnchanged publishes content if the config still has md5 expected
@@ -146,24 +147,42 @@ func (m *Manager) deleteIfUnchanged(ctx context.Context, client *nacos.Client, k
 }
 
 // conflict records what Nacos holds now and explains that nothing was written.
-func (m *Manager) conflict(ctx context.Context, srv *server, client *nacos.Client, key nacos.ConfigKey, expected string) error {
+func (m *Manager) conflict(ctx context.Context, srv *server, client *nacos.Client, r *rewind.RollbackRequest, t *rewind.Target) error {
+	key := keyOf(t)
 	now := "a content Rewind could not read"
 	if cur, exists, err := client.Get(ctx, key); err == nil {
-		now = describeState(exists, cur.MD5)
+		now = m.describeState(t, exists, cur.Content, cur.MD5)
 		if _, err := srv.observe(ctx, key, cur.Content, cur.MD5, time.Now()); err != nil {
 			m.log.Error("record config version", "config", key.String(), "err", err)
 		}
 	}
 	return rewind.Errorf(rewind.ECONFLICT, "Nothing was written: the config changed after this request was made. Nacos now holds %s; the request was made when it held %s. "+
-		"The diff on this page shows what a restore would change now; make a new request if it is still wanted.", now, describeState(expected != "", expected))
+		"The diff on this page shows what a restore would change now; make a new request if it is still wanted.", now, m.seenState(ctx, r, t))
 }
 
-// describeState says what a config holds: its md5, or that it does not exist.
-func describeState(exists bool, md5 string) string {
+// describeState says what config t holds: its md5, or that it does not
+// exist. The md5 of a content with masked values is left out: request pages
+// and the audit trail, which viewers read, mask secrets.
+func (m *Manager) describeState(t *rewind.Target, exists bool, content, md5 string) string {
 	if !exists {
 		return "no config (it does not exist)"
 	}
+	if m.Mask(t, content) != content {
+		return "md5 " + nacos.HiddenMD5
+	}
 	return "md5 " + md5
+}
+
+// seenState is describeState of what the requester of r saw.
+func (m *Manager) seenState(ctx context.Context, r *rewind.RollbackRequest, t *rewind.Target) string {
+	if r.Expected == "" {
+		return m.describeState(t, false, "", "")
+	}
+	base, err := m.store.Version(ctx, r.BaseVersionID)
+	if err != nil || base.Hash != r.Expected {
+		return "md5 " + nacos.HiddenMD5
+	}
+	return m.describeState(t, true, base.Content, r.Expected)
 }
 
 // Reconcile decides the end of a restore found running when Rewind starts:
@@ -196,12 +215,13 @@ func (m *Manager) Reconcile(ctx context.Context, r *rewind.RollbackRequest, t *r
 		if _, err := srv.observe(ctx, key, cur.Content, cur.MD5, time.Now()); err != nil {
 			m.log.Error("record config version", "config", key.String(), "err", err)
 		}
-		return rewind.StateFailed, fmt.Sprintf("Nacos holds %s, not the restored %s.", describeState(exists, cur.MD5), describeState(!deleting, want)), nil
+		return rewind.StateFailed, fmt.Sprintf("Nacos holds %s, not the restored %s.",
+			m.describeState(t, exists, cur.Content, cur.MD5), m.describeState(t, !deleting, v.Content, want)), nil
 	}
 	m.expect(t.ID, expectation{hash: want, deleted: deleting, requestID: r.ID, requester: r.Requester})
 	defer m.unexpect(t.ID)
 	if _, err := srv.observe(ctx, key, cur.Content, cur.MD5, time.Now()); err != nil {
 		return "", "", err
 	}
-	return rewind.StateSucceeded, fmt.Sprintf("Nacos holds the restored %s.", describeState(!deleting, want)), nil
+	return rewind.StateSucceeded, fmt.Sprintf("Nacos holds the restored %s.", m.describeState(t, !deleting, v.Content, want)), nil
 }

@@ -105,10 +105,15 @@ func newServer(m *Manager, reg rewind.NacosServer) *server {
 	return s
 }
 
-// newClient makes a client for the server.
+// newClient makes a client for the server; an https:// server is also
+// verified against Options.CAFile.
 func (s *server) newClient() (*nacos.Client, error) {
-	return nacos.New(nacos.ServerConfig{Name: s.reg.Name, Addr: s.reg.Addr, ContextPath: s.reg.ContextPath,
-		Namespaces: s.reg.Namespaces, Username: s.reg.Username, Password: s.reg.Password}, s.m.opt.DataDir)
+	cfg := nacos.ServerConfig{Name: s.reg.Name, Addr: s.reg.Addr, ContextPath: s.reg.ContextPath,
+		Namespaces: s.reg.Namespaces, Username: s.reg.Username, Password: s.reg.Password}
+	if rewind.NacosOverHTTPS(s.reg.Addr) {
+		cfg.CAFile = s.m.opt.CAFile
+	}
+	return nacos.New(cfg, s.m.opt.DataDir)
 }
 
 // run checks and follows the server until ctx ends.

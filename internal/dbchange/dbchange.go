@@ -36,6 +36,9 @@ type Options struct {
 	StatementTimeout time.Duration
 	MaxSavedRows     int
 	MaxSavedBytes    int64
+	// DataDir is Rewind's data folder (store, keys): no SQLite target may
+	// be a file in it (see refuseOwnData).
+	DataDir string
 }
 
 // How long a connection state is trusted, and how long a ping may take.
@@ -134,6 +137,9 @@ func (s *Service) open(d *rewind.Database) (*sqlchange.DB, error) {
 		p.db.Close()
 		delete(s.pools, d.ID)
 	}
+	if err := s.refuseOwnData(d.Engine, d.DSN); err != nil {
+		return nil, err
+	}
 	db, err := sqlchange.Open(sqlchange.Engine(d.Engine), d.DSN)
 	if err != nil {
 		return nil, connectError(err)
@@ -164,9 +170,12 @@ func (s *Service) RedactDSN(engine, dsn string) string {
 	return sqlchange.RedactDSN(sqlchange.Engine(engine), dsn)
 }
 
-// CheckDSN says whether a connection string can be read for the engine,
-// without connecting.
+// CheckDSN says whether a connection string can be read for the engine and
+// may be registered (it is not Rewind's own data), without connecting.
 func (s *Service) CheckDSN(engine, dsn string) error {
+	if err := s.refuseOwnData(engine, dsn); err != nil {
+		return err
+	}
 	db, err := sqlchange.Open(sqlchange.Engine(engine), dsn)
 	if err != nil {
 		return connectError(err)
@@ -177,6 +186,9 @@ func (s *Service) CheckDSN(engine, dsn string) error {
 // TestConnection connects with the given settings now and says plainly
 // what is wrong when it cannot.
 func (s *Service) TestConnection(ctx context.Context, engine, dsn string) error {
+	if err := s.refuseOwnData(engine, dsn); err != nil {
+		return err
+	}
 	db, err := sqlchange.Open(sqlchange.Engine(engine), dsn)
 	if err != nil {
 		return connectError(err)

@@ -2,6 +2,7 @@ package nacos
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -13,10 +14,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nacos-group/nacos-sdk-go/v2/clients"
 	"github.com/nacos-group/nacos-sdk-go/v2/clients/config_client"
+	"github.com/nacos-group/nacos-sdk-go/v2/clients/nacos_client"
 	"github.com/nacos-group/nacos-sdk-go/v2/common/constant"
-	"github.com/nacos-group/nacos-sdk-go/v2/vo"
 	"golang.org/x/time/rate"
 )
 
@@ -94,6 +94,14 @@ func New(cfg ServerConfig, dataDir string) (*Client, error) {
 		cfg.Namespaces = []string{""}
 	}
 	cfg.Namespaces = append([]string(nil), cfg.Namespaces...)
+	var tlsCfg *tls.Config
+	if scheme == "https" {
+		if tlsCfg, err = clientTLS(cfg.CAFile); err != nil {
+			return nil, fmt.Errorf("nacos server %q: %w", cfg.Name, err)
+		}
+	} else if cfg.CAFile != "" {
+		return nil, fmt.Errorf("nacos server %q: a CA file needs an https:// address", cfg.Name)
+	}
 	root := filepath.Join(dataDir, "nacos")
 	c := &Client{
 		cfg:      cfg,
@@ -103,7 +111,7 @@ func New(cfg ServerConfig, dataDir string) (*Client, error) {
 		base:     scheme + "://" + net.JoinHostPort(host, portText) + cfg.ContextPath,
 		cacheDir: filepath.Join(root, folderName(cfg.Name), "cache"),
 		logDir:   filepath.Join(root, "log"),
-		hc:       &http.Client{Timeout: 60 * time.Second, Transport: transport()},
+		hc:       &http.Client{Timeout: 60 * time.Second, Transport: transport(tlsCfg)},
 		pageSize: defaultPageSize,
 		sdk:      map[string]config_client.IConfigClient{},
 	}
@@ -115,10 +123,14 @@ func New(cfg ServerConfig, dataDir string) (*Client, error) {
 	return c, nil
 }
 
-// transport keeps enough idle connections for the parallel history reads.
-func transport() *http.Transport {
+// transport keeps enough idle connections for the parallel history reads
+// and, for https, verifies the server with tlsCfg.
+func transport(tlsCfg *tls.Config) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 2 * detailWorkers
+	if tlsCfg != nil {
+		t.TLSClientConfig = tlsCfg
+	}
 	return t
 }
 
@@ -254,13 +266,25 @@ func (c *Client) sdkClient(namespace string) (config_client.IConfigClient, error
 		constant.WithAppName("rewind"),
 		constant.WithUsername(c.cfg.Username),
 		constant.WithPassword(c.cfg.Password),
+		constant.WithTLS(c.sdkTLS()),
 	)
-	sc := constant.ServerConfig{Scheme: c.scheme, IpAddr: c.host, Port: c.port, ContextPath: c.cfg.ContextPath}
+	sc := constant.ServerConfig{Scheme: c.scheme, IpAddr: c.host, Port: c.port, GrpcPort: c.port + rpcPortOffset, ContextPath: c.cfg.ContextPath}
 	var cl config_client.IConfigClient
 	sdkLoggerMu.Lock()
 	err := guard(func() error {
+		// As clients.NewConfigClient, but with Rewind's HTTP transport for the SDK's HTTP requests.
+		nc := &nacos_client.NacosClient{}
+		if err := nc.SetClientConfig(*cc); err != nil {
+			return err
+		}
+		if err := nc.SetServerConfig([]constant.ServerConfig{sc}); err != nil {
+			return err
+		}
+		if err := nc.SetHttpAgent(sdkHTTP{transport: c.hc.Transport}); err != nil {
+			return err
+		}
 		var err error
-		cl, err = clients.NewConfigClient(vo.NacosClientParam{ClientConfig: cc, ServerConfigs: []constant.ServerConfig{sc}})
+		cl, err = config_client.NewConfigClient(nc)
 		return err
 	})
 	// The new client replaced the SDK's logger; keep request data out of it again.

@@ -44,6 +44,9 @@ func transportError(ctx context.Context, err error) error {
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
+	if untrusted(err) {
+		return fmt.Errorf("%w: %v", ErrUntrusted, err)
+	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		return fmt.Errorf("%w: timed out", ErrUnreachable)

@@ -11,6 +11,10 @@ import (
 // MaskedValue replaces every masked value; its length says nothing about the secret.
 const MaskedValue = "******"
 
+// HiddenMD5 stands for the md5 of a content with masked values wherever the
+// content is shown masked: the hash would let a reader guess the secrets.
+const HiddenMD5 = "hidden (content has masked values)"
+
 // DefaultMaskWords are the words that mark a key as secret when none are configured.
 var DefaultMaskWords = []string{"password", "secret", "token", "key"}
 

@@ -23,6 +23,9 @@ type ServerConfig struct {
 	Namespaces []string
 	// Username and Password log in to Nacos; the password is only ever sent to the server.
 	Username, Password string
+	// CAFile names a PEM file of certificate authorities trusted, besides the system's, for
+	// an https:// server (HTTP and gRPC); certificates are always verified.
+	CAFile string
 }
 
 // String describes the server without its password.

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/rewindhq/rewind/internal/rewind"
 )
@@ -135,6 +136,7 @@ func (s *Service) Create(ctx context.Context, a Actor, n NewRequest) (*rewind.Ro
 // Decide records an approval or a rejection of request id. The requester
 // never decides their own request; a rejection needs a comment.
 func (s *Service) Decide(ctx context.Context, a Actor, id int64, approve bool, comment string) (*rewind.RollbackRequest, error) {
+	comment = strings.TrimSpace(comment)
 	r, t, env, err := s.load(ctx, id)
 	if err != nil {
 		return nil, err

@@ -228,3 +228,9 @@ type NacosStatus struct {
 	// Checked is when the server was last checked; zero before the first check.
 	Checked time.Time
 }
+
+// NacosOverHTTPS says whether a Nacos server address uses https://; any
+// other address is plain HTTP, where the password travels unencrypted.
+func NacosOverHTTPS(addr string) bool {
+	return strings.HasPrefix(strings.TrimSpace(addr), "https://")
+}

@@ -3,7 +3,11 @@ package rewind
 import (
 	"strings"
 	"time"
+	"unicode/utf8"
 )
+
+// MaxTextLen is how many characters a reason or a comment may have.
+const MaxTextLen = 2000
 
 // State is where a rollback request is in its lifecycle.
 type State string
@@ -83,8 +87,8 @@ func ValidateReason(reason string) (string, error) {
 	if reason == "" {
 		return "", Errorf(EINVALID, "Give a reason for the rollback.")
 	}
-	if len(reason) > 2000 {
-		return "", Errorf(EINVALID, "A reason has at most 2000 characters.")
+	if utf8.RuneCountInString(reason) > MaxTextLen {
+		return "", Errorf(EINVALID, "A reason has at most %d characters; this one has %d.", MaxTextLen, utf8.RuneCountInString(reason))
 	}
 	return reason, nil
 }
@@ -118,8 +122,8 @@ func (r *RollbackRequest) Decide(u User, approve bool, comment string) (State, e
 			return "", Errorf(ECONFLICT, "You have already decided on this request.")
 		}
 	}
-	if len(comment) > 2000 {
-		return "", Errorf(EINVALID, "A comment has at most 2000 characters.")
+	if utf8.RuneCountInString(comment) > MaxTextLen {
+		return "", Errorf(EINVALID, "A comment has at most %d characters; this one has %d.", MaxTextLen, utf8.RuneCountInString(comment))
 	}
 	if !approve {
 		if strings.TrimSpace(comment) == "" {

@@ -1,6 +1,7 @@
 package rewind
 
 import (
+	"context"
 	"strings"
 	"time"
 )
@@ -75,4 +76,51 @@ func ValidatePassword(pw string) error {
 		return Errorf(EINVALID, "A password has at most 128 characters.")
 	}
 	return nil
+}
+
+// Session is the server's record of one login. The browser's cookie carries
+// only a random token whose hash is the session's ID, so a session ends when
+// its record goes: on logout, when an admin ends it, when the user's password
+// or role changes, and when it outlives its lifetime or idle timeout.
+type Session struct {
+	ID        string // hex SHA-256 of the cookie's token
+	UserID    int64
+	Username  string
+	CreatedAt time.Time
+	LastSeen  time.Time // updated at most once a minute
+	ExpiresAt time.Time // the absolute end, whatever the activity
+	Address   string    // client address at login, bounded
+	UserAgent string    // browser at login, bounded
+}
+
+// Active reports whether the session may still be used at now, given the
+// idle timeout.
+func (s *Session) Active(now time.Time, idle time.Duration) bool {
+	return now.Before(s.ExpiresAt) && now.Sub(s.LastSeen) < idle
+}
+
+// Bounds of the visitor-chosen text kept with a session.
+const (
+	MaxSessionAddress   = 64
+	MaxSessionUserAgent = 200
+	// MaxUserSessions is how many sessions one user keeps; logging in again
+	// ends the oldest beyond it.
+	MaxUserSessions = 20
+)
+
+// SessionStore keeps sessions.
+type SessionStore interface {
+	// CreateSession records a new session; it also drops the stale ones.
+	CreateSession(ctx context.Context, s *Session, idle time.Duration) error
+	// SessionUser returns a session and its user.
+	SessionUser(ctx context.Context, id string) (*Session, *User, error)
+	// TouchSession sets a session's last-seen time.
+	TouchSession(ctx context.Context, id string, at time.Time) error
+	// DeleteSession ends one session.
+	DeleteSession(ctx context.Context, id string) error
+	// DeleteUserSessions ends a user's sessions except the one with ID keep
+	// and returns how many it ended.
+	DeleteUserSessions(ctx context.Context, username, keep string) (int, error)
+	// ActiveSessions lists the sessions active at now, newest first.
+	ActiveSessions(ctx context.Context, now time.Time, idle time.Duration) ([]*Session, error)
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/rewindhq/rewind/internal/rewind"
 )
@@ -98,4 +99,79 @@ func (s *Store) updateUser(ctx context.Context, username, set string, arg any) e
 		return notFound("User", sql.ErrNoRows)
 	}
 	return nil
+}
+
+// MaxLoginFailureRows is how many failed-login rows the audit trail takes in
+// a minute; the attempts beyond it are counted in one row of LoginFailureOthers.
+const MaxLoginFailureRows = 100
+
+// LoginFailureOthers is the actor of the row that counts the failed logins
+// beyond MaxLoginFailureRows in a minute; no username can be spelt so.
+const LoginFailureOthers = "(others)"
+
+// AddLoginFailure records a failed login of username from addr, both
+// already bounded by the caller. An anonymous flood cannot grow the audit
+// trail without bound: there is at most one row per username and address a
+// minute, which counts the attempts ("from ADDR (N attempts)"), and at most
+// MaxLoginFailureRows such rows a minute, the rest counted in one more row.
+func (s *Store) AddLoginFailure(ctx context.Context, username, addr string) error {
+	now := s.now()
+	window := fmtTime(now.Truncate(time.Minute))
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var rows int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_events WHERE action = ? AND at >= ? AND actor <> ?`,
+			rewind.ActionLoginFailed, window, LoginFailureOthers).Scan(&rows); err != nil {
+			return err
+		}
+		actor, from := username, addr
+		id, count, err := loginFailureRow(ctx, tx, window, actor, from)
+		if err != nil {
+			return err
+		}
+		if id == 0 && rows >= MaxLoginFailureRows {
+			actor, from = LoginFailureOthers, "many addresses"
+			if id, count, err = loginFailureRow(ctx, tx, window, actor, from); err != nil {
+				return err
+			}
+		}
+		if id != 0 {
+			_, err := tx.ExecContext(ctx, `UPDATE audit_events SET detail = ? WHERE id = ?`,
+				fmt.Sprintf("from %s (%d attempts)", from, count+1), id)
+			return err
+		}
+		return s.addAudit(ctx, tx, rewind.AuditEvent{At: now, Actor: actor, Action: rewind.ActionLoginFailed, Outcome: "denied", Detail: "from " + from})
+	})
+	if err != nil {
+		return fmt.Errorf("audit failed login: %w", err)
+	}
+	return nil
+}
+
+// loginFailureRow finds this minute's failed-login row of actor from addr
+// and how many attempts it counts.
+func loginFailureRow(ctx context.Context, tx *sql.Tx, window, actor, addr string) (id int64, count int, err error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, detail FROM audit_events WHERE action = ? AND at >= ? AND actor = ?`,
+		rewind.ActionLoginFailed, window, actor)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer rows.Close()
+	prefix := "from " + addr
+	for rows.Next() {
+		var rid int64
+		var detail string
+		if err := rows.Scan(&rid, &detail); err != nil {
+			return 0, 0, err
+		}
+		if detail == prefix {
+			return rid, 1, nil
+		}
+		if rest, ok := strings.CutPrefix(detail, prefix+" ("); ok {
+			var n int
+			if _, err := fmt.Sscanf(rest, "%d attempts)", &n); err == nil {
+				return rid, n, nil
+			}
+		}
+	}
+	return 0, 0, rows.Err()
 }

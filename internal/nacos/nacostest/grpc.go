@@ -10,6 +10,7 @@ import (
 
 	pb "github.com/nacos-group/nacos-sdk-go/v2/api/grpc"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -91,7 +92,11 @@ type pushTarget struct {
 }
 
 func newGRPCServer(s *Server) *grpc.Server {
-	srv := grpc.NewServer()
+	var opts []grpc.ServerOption
+	if s.tls != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(s.tls.Clone())))
+	}
+	srv := grpc.NewServer(opts...)
 	pb.RegisterRequestServer(srv, requestService{s})
 	pb.RegisterBiRequestStreamServer(srv, biStreamService{s})
 	return srv

@@ -8,9 +8,12 @@ package nacostest
 import (
 	"crypto/md5"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"strconv"
@@ -92,6 +95,9 @@ type Options struct {
 	TimeFormat TimeFormat
 	// Now is the clock used for history rows; time.Now when nil.
 	Now func() time.Time
+	// TLS serves HTTP and gRPC over TLS, with a certificate for 127.0.0.1 and localhost
+	// signed by an authority made for this server (see CAFile).
+	TLS bool
 }
 
 // Key names one config.
@@ -129,6 +135,10 @@ type Server struct {
 	opts Options
 
 	httpPort int
+
+	tls    *tls.Config // nil without Options.TLS
+	caPEM  []byte
+	caFile string
 
 	mu        sync.Mutex
 	serving   bool
@@ -183,6 +193,11 @@ func Start(t testing.TB, opts Options) *Server {
 		conns:   map[string]*grpcConn{},
 		counts:  map[string]int{},
 	}
+	if opts.TLS {
+		if err := s.setupTLS(); err != nil {
+			t.Fatalf("nacostest: %v", err)
+		}
+	}
 	httpLn, grpcLn, err := listenPair(opts.Mode != Mode1)
 	if err != nil {
 		t.Fatalf("nacostest: %v", err)
@@ -222,8 +237,12 @@ func listenPair(withGRPC bool) (httpLn, grpcLn net.Listener, err error) {
 }
 
 func (s *Server) serveLocked(httpLn, grpcLn net.Listener) {
+	if s.tls != nil {
+		httpLn = tls.NewListener(httpLn, s.httpTLS())
+	}
 	s.httpLn = httpLn
-	s.httpSrv = &http.Server{Handler: http.HandlerFunc(s.serveHTTP), ReadHeaderTimeout: 10 * time.Second}
+	s.httpSrv = &http.Server{Handler: http.HandlerFunc(s.serveHTTP), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: log.New(io.Discard, "", 0)} // refused TLS handshakes are expected in tests
 	go func(srv *http.Server, ln net.Listener) { _ = srv.Serve(ln) }(s.httpSrv, httpLn)
 	if grpcLn != nil {
 		s.grpcLn = grpcLn

@@ -1,0 +1,667 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rewindhq/rewind/internal/auth"
+	"github.com/rewindhq/rewind/internal/rewind"
+	"github.com/rewindhq/rewind/internal/sqlite"
+)
+
+// send makes a request with the client's cookies and returns status and body.
+func (c *client) send(method, path, contentType string, body []byte, header map[string]string) (int, string) {
+	c.t.Helper()
+	req, err := http.NewRequest(method, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func (c *client) loggedIn() bool {
+	c.t.Helper()
+	code, _ := c.get("/services")
+	return code == http.StatusOK
+}
+
+// snapshot returns the whole content of the store but the sessions'
+// last-seen times, to compare before and after a refused request.
+func snapshot(t *testing.T, store *sqlite.Store) string {
+	t.Helper()
+	db := store.DB()
+	rows, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tables []string
+	for rows.Next() {
+		var n string
+		rows.Scan(&n)
+		tables = append(tables, n)
+	}
+	rows.Close()
+	var b strings.Builder
+	for _, table := range tables {
+		q := `SELECT * FROM "` + table + `"`
+		if table == "sessions" {
+			q = `SELECT id, user_id, created_at, expires_at FROM sessions ORDER BY id`
+		}
+		rows, err := db.Query(q)
+		if err != nil {
+			t.Fatalf("%s: %v", table, err)
+		}
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&b, "%s %v\n", table, vals)
+		}
+		rows.Close()
+	}
+	return b.String()
+}
+
+// publicStateChanges are the only state-changing routes that need no role.
+var publicStateChanges = map[string]bool{"POST /login": true, "POST /logout": true}
+
+// TestRouteCrawler walks every route of the router: each state-changing one
+// must refuse a request without a session, from each role below the one it
+// needs, and without or with a wrong CSRF token, and change nothing.
+func TestRouteCrawler(t *testing.T) {
+	srv, ts, store := newTestServerWith(t, Options{})
+	userOf := map[rewind.Role]string{rewind.RoleViewer: "vera", rewind.RoleOperator: "otto", rewind.RoleApprover: "anna", rewind.RoleAdmin: "adam"}
+	clients, tokens := map[string]*client{}, map[string]string{}
+	anon := newClient(t, ts.URL)
+	clients[""], tokens[""] = anon, anon.csrf("/login")
+	for _, name := range userOf {
+		c := newClient(t, ts.URL)
+		c.login(name)
+		clients[name], tokens[name] = c, c.csrf("/audit")
+	}
+	// A form that would change something on most routes had a check been missing.
+	form := url.Values{"name": {"crawler"}, "required_approvals": {"0"}, "username": {"crawler"}, "role": {"admin"},
+		"password": {"crawler-password"}, "reason": {"crawl"}, "sql": {"DELETE FROM t"}, "comment": {"ok"}, "version": {"1"},
+		"namespaces": {"default"}, "environment": {"prod"}, "environment_id": {"1"}, "engine": {"sqlite"}, "dsn": {"file:x.db"}}
+	fill := strings.NewReplacer(":id", "1", ":number", "1", ":name", "vera", "*", "x")
+
+	checked := 0
+	for _, r := range srv.Routes() {
+		switch r.Method {
+		case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		default:
+			continue
+		}
+		checked++
+		key := r.Method + " " + r.Path
+		t.Run(key, func(t *testing.T) {
+			type attempt struct{ who, token string }
+			var attempts []attempt
+			if r.Role == public {
+				if !publicStateChanges[key] {
+					t.Fatalf("%s changes state and needs no role: give it one in routeList", key)
+				}
+				attempts = []attempt{{"", ""}, {"", "wrong-token"}}
+			} else {
+				need := slices.Index(rewind.Roles, r.Role)
+				if need < 0 {
+					t.Fatalf("unknown role %q", r.Role)
+				}
+				attempts = append(attempts, attempt{"", tokens[""]})
+				for _, lower := range rewind.Roles[:need] {
+					attempts = append(attempts, attempt{userOf[lower], tokens[userOf[lower]]})
+				}
+				attempts = append(attempts, attempt{userOf[r.Role], ""}, attempt{userOf[r.Role], "wrong-" + tokens[userOf[r.Role]]})
+			}
+			for _, a := range attempts {
+				before := snapshot(t, store)
+				f := url.Values{}
+				for k, v := range form {
+					f[k] = v
+				}
+				if a.token != "" {
+					f.Set("csrf_token", a.token)
+				}
+				code, _ := clients[a.who].send(r.Method, fill.Replace(r.Path), "application/x-www-form-urlencoded", []byte(f.Encode()), nil)
+				if code != http.StatusForbidden {
+					t.Errorf("as %q with token %q: status %d, want 403", a.who, a.token, code)
+				}
+				if after := snapshot(t, store); after != before {
+					t.Errorf("as %q with token %q: the store changed", a.who, a.token)
+				}
+			}
+		})
+	}
+	if checked < 20 {
+		t.Fatalf("only %d state-changing routes found", checked)
+	}
+	// The logged-in clients are still logged in: the refusals ended nothing.
+	for name, c := range clients {
+		if name != "" && !c.loggedIn() {
+			t.Errorf("%s was logged out by the crawl", name)
+		}
+	}
+}
+
+func TestUnknownURLsAreNotFound(t *testing.T) {
+	_, ts, _ := newTestServerWith(t, Options{})
+	for _, who := range []string{"", "vera", "otto", "anna", "adam"} {
+		c := newClient(t, ts.URL)
+		token := c.csrf("/login")
+		if who != "" {
+			c.login(who)
+			token = c.csrf("/audit")
+		}
+		for _, req := range []struct{ method, path string }{
+			{"GET", "/nope"}, {"GET", "/settings/nope"}, {"GET", "/services/1/nope"}, {"GET", "/configs/1/nope/deeper"},
+			{"GET", "/settings/users/vera/nope"}, {"POST", "/nope"}, {"POST", "/settings/nope"}, {"POST", "/services/1/nope"},
+		} {
+			t.Run(fmt.Sprintf("%s %s as %q", req.method, req.path, who), func(t *testing.T) {
+				code, _ := c.send(req.method, req.path, "application/x-www-form-urlencoded", []byte("csrf_token="+url.QueryEscape(token)), nil)
+				if code != http.StatusNotFound {
+					t.Errorf("status %d, want 404", code)
+				}
+			})
+		}
+	}
+}
+
+// testClock is a clock that tests move by hand.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func TestSessionsEnd(t *testing.T) {
+	_, ts, store := newTestServerWith(t, Options{})
+	ctx := context.Background()
+	adam := newClient(t, ts.URL)
+	adam.login("adam")
+	token := adam.csrf("/settings")
+	loginAs := func(name, pw string) *client {
+		t.Helper()
+		c := newClient(t, ts.URL)
+		csrf := c.csrf("/login")
+		if code, _ := c.post("/login", url.Values{"csrf_token": {csrf}, "username": {name}, "password": {pw}}); code != http.StatusSeeOther {
+			t.Fatalf("login %s: %d", name, code)
+		}
+		return c
+	}
+
+	t.Run("password change", func(t *testing.T) {
+		v1, v2 := loginAs("vera", "password-vera"), loginAs("vera", "password-vera")
+		if code, _ := adam.post("/settings/users/vera", url.Values{"csrf_token": {token}, "role": {"viewer"}, "password": {"new-password-vera"}}); code != http.StatusSeeOther {
+			t.Fatalf("change password: %d", code)
+		}
+		if v1.loggedIn() || v2.loggedIn() {
+			t.Error("vera's sessions survived the password change")
+		}
+	})
+	t.Run("role change", func(t *testing.T) {
+		v := loginAs("vera", "new-password-vera")
+		if code, _ := adam.post("/settings/users/vera", url.Values{"csrf_token": {token}, "role": {"viewer"}}); code != http.StatusSeeOther || !v.loggedIn() {
+			t.Fatalf("saving the same role: %d, logged in %v", code, v.loggedIn())
+		}
+		if code, _ := adam.post("/settings/users/vera", url.Values{"csrf_token": {token}, "role": {"operator"}}); code != http.StatusSeeOther {
+			t.Fatalf("change role: %d", code)
+		}
+		if v.loggedIn() {
+			t.Error("vera's session survived the role change")
+		}
+	})
+	t.Run("own password keeps own session", func(t *testing.T) {
+		other := loginAs("adam", "password-adam")
+		if code, _ := adam.post("/settings/users/adam", url.Values{"csrf_token": {token}, "role": {"admin"}, "password": {"new-password-adam"}}); code != http.StatusSeeOther {
+			t.Fatalf("change own password: %d", code)
+		}
+		if !adam.loggedIn() || other.loggedIn() {
+			t.Errorf("after changing own password: this session %v, other %v; want true, false", adam.loggedIn(), other.loggedIn())
+		}
+	})
+	t.Run("logout ends the record", func(t *testing.T) {
+		o := loginAs("otto", "password-otto")
+		u, _ := url.Parse(ts.URL)
+		saved := o.http.Jar.Cookies(u)
+		if code, _ := o.post("/logout", url.Values{"csrf_token": {o.csrf("/audit")}}); code != http.StatusSeeOther {
+			t.Fatalf("logout: %d", code)
+		}
+		replay := newClient(t, ts.URL)
+		replay.http.Jar.SetCookies(u, saved)
+		if replay.loggedIn() {
+			t.Error("the cookie of a logged-out session still logs in")
+		}
+	})
+	t.Run("admin ends a session", func(t *testing.T) {
+		o := loginAs("otto", "password-otto")
+		_, page := adam.get("/settings")
+		if !strings.Contains(page, `data-testid="sessions"`) || strings.Count(page, `data-testid="session-row"`) != 2 {
+			t.Fatalf("settings shows %d sessions, want 2 (adam, otto)", strings.Count(page, `data-testid="session-row"`))
+		}
+		sessions, err := store.ActiveSessions(ctx, time.Now(), time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var id string
+		for _, ss := range sessions {
+			if ss.Username == "otto" {
+				id = ss.ID
+				if ss.Address != "127.0.0.1" || !strings.Contains(ss.UserAgent, "Go-http-client") {
+					t.Errorf("session address %q, user agent %q", ss.Address, ss.UserAgent)
+				}
+			}
+		}
+		if !strings.Contains(page, "/settings/sessions/"+id+"/delete") {
+			t.Fatal("no end button for otto's session")
+		}
+		if code, _ := adam.post("/settings/sessions/"+id+"/delete", url.Values{"csrf_token": {token}}); code != http.StatusSeeOther {
+			t.Fatalf("end session: %d", code)
+		}
+		if o.loggedIn() {
+			t.Error("otto is still logged in")
+		}
+		if code, _ := adam.post("/settings/sessions/"+id+"/delete", url.Values{"csrf_token": {token}}); code != http.StatusNotFound {
+			t.Errorf("ending it again: %d, want 404", code)
+		}
+	})
+}
+
+func TestSessionLifetime(t *testing.T) {
+	clk := &testClock{now: time.Date(2026, 1, 2, 8, 0, 0, 0, time.UTC)}
+	_, ts, store := newTestServerWith(t, Options{SessionLifetime: 3 * time.Hour, SessionIdle: time.Hour}, func(s *Server) { s.now = clk.Now })
+	lastSeen := func() time.Time {
+		t.Helper()
+		var s string
+		if err := store.DB().QueryRow(`SELECT last_seen FROM sessions`).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		at, _ := time.Parse(time.RFC3339Nano, s)
+		return at
+	}
+
+	c := newClient(t, ts.URL)
+	c.login("vera")
+	start := clk.Now()
+	steps := []struct {
+		after    time.Duration
+		loggedIn bool
+		seen     time.Duration // last seen, from start, after the request
+	}{
+		{10 * time.Second, true, 0}, // no write within a minute
+		{20 * time.Second, true, 0},
+		{40 * time.Second, true, 70 * time.Second},
+		{59 * time.Minute, true, 70*time.Second + 59*time.Minute},
+		{59 * time.Minute, true, 70*time.Second + 118*time.Minute},
+		{59 * time.Minute, true, 70*time.Second + 177*time.Minute}, // 2h58m10s
+		{2 * time.Minute, false, 70*time.Second + 177*time.Minute}, // past the 3h lifetime
+	}
+	for i, st := range steps {
+		clk.Add(st.after)
+		if got := c.loggedIn(); got != st.loggedIn {
+			t.Fatalf("step %d (%v after start): logged in %v, want %v", i, clk.Now().Sub(start), got, st.loggedIn)
+		}
+		if st.loggedIn {
+			if got := lastSeen().Sub(start); got != st.seen {
+				t.Errorf("step %d: last seen %v after start, want %v", i, got, st.seen)
+			}
+		}
+	}
+	var n int
+	store.DB().QueryRow(`SELECT COUNT(*) FROM sessions`).Scan(&n)
+	if n != 0 {
+		t.Errorf("%d session rows left after expiry", n)
+	}
+
+	idle := newClient(t, ts.URL)
+	idle.login("otto")
+	clk.Add(time.Hour + time.Second)
+	if idle.loggedIn() {
+		t.Error("a session idle for over an hour still logs in")
+	}
+}
+
+func TestLoginNext(t *testing.T) {
+	tests := []struct{ next, want string }{
+		{"/services/3?page=2", "/services/3?page=2"},
+		{"/audit", "/audit"},
+		{"", "/"},
+		{"services", "/"},
+		{"//evil.example", "/"},
+		{"/\\evil.example", "/"},
+		{"/x\\y", "/"},
+		{"/%2f%2fevil.example", "/"},
+		{"/%2F/evil.example", "/"},
+		{"/%252f%252fevil.example", "/"},
+		{"/%5cevil.example", "/"},
+		{"/a\r\nSet-Cookie: x=1", "/"},
+		{"/a\tb", "/"},
+		{"/a%0d%0ab", "/"},
+		{"/a\x00", "/"},
+		{"https://evil.example/", "/"},
+		{"javascript:alert(1)", "/"},
+		{"/login?next=//evil", "/"},
+		{" /audit", "/"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.next, func(t *testing.T) {
+			if got := safeNext(tt.next); got != tt.want {
+				t.Errorf("safeNext(%q) = %q, want %q", tt.next, got, tt.want)
+			}
+		})
+	}
+	_, ts, _ := newTestServerWith(t, Options{})
+	c := newClient(t, ts.URL)
+	token := c.csrf("/login")
+	resp, err := c.http.PostForm(ts.URL+"/login", url.Values{"csrf_token": {token}, "username": {"vera"}, "password": {"password-vera"}, "next": {"/%2f%2fevil.example"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("Location"); got != "/" {
+		t.Errorf("redirect after login to %q, want /", got)
+	}
+}
+
+func TestPageParam(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int
+	}{
+		{"", 1}, {"1", 1}, {"7", 7}, {"0", 1}, {"-5", 1}, {"x", 1}, {"1e3", 1},
+		{"1000000", maxPage}, {"1000001", maxPage}, {"9223372036854775807", maxPage},
+		{"99999999999999999999999", maxPage}, {"-99999999999999999999999", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got := parsePage(tt.in)
+			if got != tt.want {
+				t.Errorf("parsePage(%q) = %d, want %d", tt.in, got, tt.want)
+			}
+			if off := pageOffset(got, 1000); off < 0 {
+				t.Errorf("offset %d", off)
+			}
+		})
+	}
+	_, ts, _ := newTestServerWith(t, Options{})
+	c := newClient(t, ts.URL)
+	c.login("vera")
+	for _, p := range []string{"9223372036854775807", "-9223372036854775808", "4611686018427387904"} {
+		if code, _ := c.get("/audit?page=" + p); code != http.StatusOK {
+			t.Errorf("/audit?page=%s: %d", p, code)
+		}
+	}
+}
+
+func TestLoginThrottleAddress(t *testing.T) {
+	tests := []struct {
+		name      string
+		proxies   []string
+		throttled bool   // the 11th user from "different" addresses
+		auditFrom string // address in the audit trail
+	}{
+		{"no proxy: X-Forwarded-For ignored", nil, true, "from 127.0.0.1"},
+		{"trusted proxy: X-Forwarded-For believed", []string{"127.0.0.0/8"}, false, "from 203.0.113.1"},
+		{"other proxy: X-Forwarded-For ignored", []string{"10.0.0.0/8"}, true, "from 127.0.0.1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var nets []*net.IPNet
+			for _, p := range tt.proxies {
+				_, n, _ := net.ParseCIDR(p)
+				nets = append(nets, n)
+			}
+			_, ts, store := newTestServerWith(t, Options{TrustedProxies: nets})
+			c := newClient(t, ts.URL)
+			token := c.csrf("/login")
+			try := func(i int) int {
+				body := url.Values{"csrf_token": {token}, "username": {fmt.Sprintf("guess%d", i)}, "password": {"nope"}}.Encode()
+				code, _ := c.send("POST", "/login", "application/x-www-form-urlencoded", []byte(body),
+					map[string]string{"X-Forwarded-For": fmt.Sprintf("203.0.113.%d", i+1)})
+				return code
+			}
+			for i := 0; i < 10; i++ {
+				if code := try(i); code != http.StatusUnauthorized {
+					t.Fatalf("guess %d: %d", i, code)
+				}
+			}
+			if got := try(10) == http.StatusTooManyRequests; got != tt.throttled {
+				t.Errorf("11th guess throttled = %v, want %v", got, tt.throttled)
+			}
+			events, _, _ := store.Audit(context.Background(), rewind.AuditFilter{Actor: "guess0"})
+			if len(events) != 1 || events[0].Detail != tt.auditFrom {
+				t.Errorf("audit of guess0: %+v, want detail %q", events, tt.auditFrom)
+			}
+		})
+	}
+}
+
+func TestParallelLogins(t *testing.T) {
+	_, ts, _ := newTestServerWith(t, Options{})
+	c := newClient(t, ts.URL)
+	token := c.csrf("/login")
+	body := []byte(url.Values{"csrf_token": {token}, "username": {"vera"}, "password": {"wrong"}}.Encode())
+	var mu sync.Mutex
+	codes := map[int]int{}
+	var wg sync.WaitGroup
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := c.http.Post(ts.URL+"/login", "application/x-www-form-urlencoded", bytes.NewReader(body))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			mu.Lock()
+			codes[resp.StatusCode]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if codes[http.StatusUnauthorized] > 3 || codes[http.StatusUnauthorized]+codes[http.StatusTooManyRequests] != 50 {
+		t.Errorf("statuses %v: want at most 3 checked (401), the rest 429", codes)
+	}
+}
+
+func TestFailedLoginAudit(t *testing.T) {
+	_, ts, store := newTestServerWith(t, Options{})
+	c := newClient(t, ts.URL)
+	token := c.csrf("/login")
+	for _, name := range []string{"bad\x1b[31mname\r\nforged", "bad\x1b[31mname\r\nforged", strings.Repeat("é", 64)} {
+		if code, _ := c.post("/login", url.Values{"csrf_token": {token}, "username": {name}, "password": {"x"}}); code != http.StatusUnauthorized {
+			t.Fatalf("login %q: %d", name, code)
+		}
+	}
+	events, _, err := store.Audit(context.Background(), rewind.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range events {
+		got = append(got, e.Actor+" | "+e.Detail)
+	}
+	want := []string{strings.Repeat("é", 64) + " | from 127.0.0.1", "bad[31mnameforged | from 127.0.0.1 (2 attempts)"}
+	if !slices.Equal(got, want) {
+		t.Errorf("audit rows\n%q\nwant\n%q", got, want)
+	}
+}
+
+func TestBodyLimits(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	_, ts, store := newTestServerWith(t, Options{})
+	anon := newClient(t, ts.URL)
+	anonToken := anon.csrf("/login")
+	adam := newClient(t, ts.URL)
+	adam.login("adam")
+	token := adam.csrf("/settings")
+
+	multipartBody := func(fields map[string]string, file []byte) ([]byte, string) {
+		var b bytes.Buffer
+		w := multipart.NewWriter(&b)
+		for k, v := range fields {
+			w.WriteField(k, v)
+		}
+		if file != nil {
+			fw, _ := w.CreateFormFile("upload", "big.bin")
+			fw.Write(file)
+		}
+		w.Close()
+		return b.Bytes(), w.FormDataContentType()
+	}
+	form := func(v url.Values) ([]byte, string) { return []byte(v.Encode()), "application/x-www-form-urlencoded" }
+
+	tests := []struct {
+		name string
+		c    *client
+		path string
+		body func() ([]byte, string)
+		want int
+	}{
+		{"anonymous login over 16 KiB", anon, "/login", func() ([]byte, string) {
+			return form(url.Values{"csrf_token": {anonToken}, "username": {"vera"}, "password": {strings.Repeat("p", 20<<10)}})
+		}, http.StatusRequestEntityTooLarge},
+		{"anonymous multipart file", anon, "/login", func() ([]byte, string) {
+			return multipartBody(map[string]string{"csrf_token": anonToken}, bytes.Repeat([]byte("x"), 20<<10))
+		}, http.StatusRequestEntityTooLarge},
+		{"admin form over 2 MiB", adam, "/settings/environments", func() ([]byte, string) {
+			return form(url.Values{"csrf_token": {token}, "name": {strings.Repeat("n", 2<<20)}, "required_approvals": {"0"}})
+		}, http.StatusRequestEntityTooLarge},
+		{"admin multipart with a file", adam, "/settings/environments", func() ([]byte, string) {
+			return multipartBody(map[string]string{"csrf_token": token, "name": "filed", "required_approvals": "0"}, bytes.Repeat([]byte("x"), 1<<20))
+		}, http.StatusUnsupportedMediaType},
+		{"admin multipart form", adam, "/settings/environments", func() ([]byte, string) {
+			return multipartBody(map[string]string{"csrf_token": token, "name": "multi", "required_approvals": "0"}, nil)
+		}, http.StatusSeeOther},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body, ct := tt.body()
+			before := snapshot(t, store)
+			code, page := tt.c.send("POST", tt.path, ct, body, nil)
+			if code != tt.want {
+				t.Fatalf("status %d, want %d", code, tt.want)
+			}
+			if code == http.StatusRequestEntityTooLarge && !strings.Contains(page, "nothing was saved") {
+				t.Errorf("413 page does not say what happened:\n%s", page)
+			}
+			if code == http.StatusRequestEntityTooLarge && tt.path == "/login" && !strings.Contains(page, `data-testid="login-form"`) {
+				t.Error("a too large login gets no login form")
+			}
+			if code != http.StatusSeeOther && snapshot(t, store) != before {
+				t.Error("the store changed")
+			}
+			if left, _ := os.ReadDir(tmp); len(left) > 0 {
+				t.Errorf("files written to the temp dir: %v", left)
+			}
+		})
+	}
+	if _, err := store.EnvironmentByName(context.Background(), "multi"); err != nil {
+		t.Errorf("multipart form not taken: %v", err)
+	}
+}
+
+func TestOverlongFieldsKeepForm(t *testing.T) {
+	_, ts, store := newTestServerWith(t, Options{})
+	anon := newClient(t, ts.URL)
+	long := strings.Repeat("v", 65)
+	code, page := anon.post("/login", url.Values{"csrf_token": {anon.csrf("/login")}, "username": {long}, "password": {"x"}, "next": {"/audit"}})
+	if code != http.StatusUnprocessableEntity || !strings.Contains(page, `value="`+long+`"`) || !strings.Contains(page, "at most 64 characters") || !strings.Contains(page, `value="/audit"`) {
+		t.Errorf("long username: status %d; form kept the name %v, says why %v", code, strings.Contains(page, long), strings.Contains(page, "at most 64"))
+	}
+	adam := newClient(t, ts.URL)
+	adam.login("adam")
+	code, page = adam.post("/settings/users", url.Values{"csrf_token": {adam.csrf("/settings")}, "username": {"newbie"}, "role": {"approver"}, "password": {strings.Repeat("p", 200)}})
+	if code != http.StatusUnprocessableEntity || !strings.Contains(page, `value="newbie"`) || !strings.Contains(page, `<option value="approver" selected>`) {
+		t.Errorf("long password: status %d, form kept name %v, role %v", code, strings.Contains(page, `value="newbie"`), strings.Contains(page, `value="approver" selected`))
+	}
+	if strings.Contains(page, strings.Repeat("p", 200)) {
+		t.Error("the password was sent back")
+	}
+	if _, err := store.UserByName(context.Background(), "newbie"); err == nil {
+		t.Error("user created")
+	}
+}
+
+// TestFailedLoginFloodIsBounded sends failed logins of many usernames from
+// many addresses (through a trusted proxy, so each counts as its own
+// client): the audit trail takes at most MaxLoginFailureRows rows a minute
+// and one row that counts the rest.
+func TestFailedLoginFloodIsBounded(t *testing.T) {
+	_, proxy, _ := net.ParseCIDR("127.0.0.0/8")
+	_, ts, store := newTestServerWith(t, Options{TrustedProxies: []*net.IPNet{proxy}})
+	c := newClient(t, ts.URL)
+	token := c.csrf("/login")
+	const n = sqlite.MaxLoginFailureRows + 30
+	hash, _ := auth.HashPassword("right-password") // a known user's check is quick in tests
+	for i := 0; i < n; i++ {
+		if err := store.CreateUser(context.Background(), &rewind.User{Username: fmt.Sprintf("flood%d", i), Role: rewind.RoleViewer, PasswordHash: hash}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		body := url.Values{"csrf_token": {token}, "username": {fmt.Sprintf("flood%d", i)}, "password": {"x"}}.Encode()
+		code, _ := c.send("POST", "/login", "application/x-www-form-urlencoded", []byte(body),
+			map[string]string{"X-Forwarded-For": fmt.Sprintf("198.51.%d.%d", i/250, i%250+1)})
+		if code != http.StatusUnauthorized {
+			t.Fatalf("login %d: %d", i, code)
+		}
+	}
+	if !time.Now().Truncate(time.Minute).Equal(start.Truncate(time.Minute)) {
+		t.Skip("the flood crossed a minute boundary; its rows are split over two minutes")
+	}
+	_, total, err := store.Audit(context.Background(), rewind.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := sqlite.MaxLoginFailureRows + 1; total != want {
+		t.Errorf("%d audit rows after %d failed logins, want %d", total, n, want)
+	}
+	others, _, _ := store.Audit(context.Background(), rewind.AuditFilter{Actor: sqlite.LoginFailureOthers})
+	if len(others) != 1 || others[0].Detail != "from many addresses (30 attempts)" {
+		t.Errorf("overflow row: %+v", others)
+	}
+}
