@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/rewindhq/rewind/internal/requests"
 	"github.com/rewindhq/rewind/internal/rewind"
 	"github.com/rewindhq/rewind/templates"
 )
@@ -76,7 +77,6 @@ func formSQL(c echo.Context, name string) string {
 // changeCreate stores a SQL change as a request on the database.
 func (s *Server) changeCreate(c echo.Context) error {
 	ctx := c.Request().Context()
-	u := currentUser(c)
 	backend, err := s.databases()
 	if err != nil {
 		return err
@@ -85,7 +85,7 @@ func (s *Server) changeCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	t, d, env, err := s.databaseTarget(c)
+	t, d, _, err := s.databaseTarget(c)
 	if err != nil {
 		return err
 	}
@@ -138,16 +138,14 @@ func (s *Server) changeCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	r := &rewind.RollbackRequest{TargetID: t.ID, Requester: u.Username, Reason: reason, RequiredApprovals: env.RequiredApprovals, Payload: payload}
-	ev := rewind.AuditEvent{Actor: u.Username, Action: rewind.ActionRequest, Environment: env.Name, TargetKind: t.Kind, Target: t.Label(),
-		Outcome: "ok", Detail: "SQL change: " + statementSummary(stmts) + previewMark(p) + ": " + reason}
-	if err := s.store.CreateRequest(ctx, r, ev); err != nil {
+	r, err := s.requests().Create(ctx, actor(c), requests.NewRequest{Target: t, Reason: reason, Payload: payload,
+		Detail: "SQL change: " + statementSummary(stmts) + previewMark(p)})
+	if err != nil {
 		if rewind.ErrorCode(err) == rewind.ECONFLICT {
 			return fail(http.StatusConflict, rewind.ErrorMessage(err))
 		}
 		return err
 	}
-	s.runner.Wake()
 	flash(c, 's', "SQL change #"+strconv.FormatInt(r.ID, 10)+" submitted.")
 	return redirect(c, "/requests/"+strconv.FormatInt(r.ID, 10))
 }
@@ -375,7 +373,6 @@ func (s *Server) sqlRollbackForm(c echo.Context) error {
 // sqlRollbackCreate stores the rollback of an executed change as a request.
 func (s *Server) sqlRollbackCreate(c echo.Context) error {
 	ctx := c.Request().Context()
-	u := currentUser(c)
 	backend, err := s.databases()
 	if err != nil {
 		return err
@@ -384,7 +381,7 @@ func (s *Server) sqlRollbackCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	t, d, env, err := s.databaseTarget(c)
+	t, d, _, err := s.databaseTarget(c)
 	if err != nil {
 		return err
 	}
@@ -438,16 +435,14 @@ func (s *Server) sqlRollbackCreate(c echo.Context) error {
 	if generated {
 		how = "generated"
 	}
-	r := &rewind.RollbackRequest{TargetID: t.ID, Requester: u.Username, Reason: reason, RequiredApprovals: env.RequiredApprovals, Payload: payload}
-	ev := rewind.AuditEvent{Actor: u.Username, Action: rewind.ActionRequest, Environment: env.Name, TargetKind: t.Kind, Target: t.Label(), Outcome: "ok",
-		Detail: fmt.Sprintf("SQL rollback of version %d (request #%d), %s: %s%s: %s", ver.Number, ex.RequestID, how, statementSummary(stmts), previewMark(p), reason)}
-	if err := s.store.CreateRequest(ctx, r, ev); err != nil {
+	r, err := s.requests().Create(ctx, actor(c), requests.NewRequest{Target: t, Reason: reason, Payload: payload,
+		Detail: fmt.Sprintf("SQL rollback of version %d (request #%d), %s: %s%s", ver.Number, ex.RequestID, how, statementSummary(stmts), previewMark(p))})
+	if err != nil {
 		if rewind.ErrorCode(err) == rewind.ECONFLICT {
 			return fail(http.StatusConflict, rewind.ErrorMessage(err))
 		}
 		return err
 	}
-	s.runner.Wake()
 	flash(c, 's', "Rollback request #"+strconv.FormatInt(r.ID, 10)+" submitted.")
 	return redirect(c, "/requests/"+strconv.FormatInt(r.ID, 10))
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/rewindhq/rewind/internal/requests"
 	"github.com/rewindhq/rewind/internal/rewind"
 	"github.com/rewindhq/rewind/templates"
 )
@@ -135,7 +136,6 @@ func (s *Server) configRollbackForm(c echo.Context) error {
 // Nacos still holds it.
 func (s *Server) configRollbackCreate(c echo.Context) error {
 	ctx := c.Request().Context()
-	u := currentUser(c)
 	t, err := s.configTarget(c)
 	if err != nil {
 		return err
@@ -171,21 +171,18 @@ func (s *Server) configRollbackCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	req := &rewind.RollbackRequest{TargetID: t.ID, VersionID: v.To.ID, BaseVersionID: v.Current.ID, Requester: u.Username,
-		Reason: reason, Expected: r.live.MD5, RequiredApprovals: v.Approvals, Payload: payload}
 	what := "restore version " + strconv.FormatInt(v.To.Number, 10) + " (md5 " + md5Shown(be, t, v.To.Content, v.To.Hash, false) + ")"
 	if r.action == rewind.ConfigDelete {
 		what = "delete the config (" + deletedAs(v.To) + ")"
 	}
-	ev := rewind.AuditEvent{Actor: u.Username, Action: rewind.ActionRequest, Environment: v.Env, TargetKind: t.Kind, Target: t.Label(),
-		Outcome: "ok", Detail: what + ", seen as " + r.extra.Seen + ": " + reason}
-	if err := s.store.CreateRequest(ctx, req, ev); err != nil {
+	req, err := s.requests().Create(ctx, actor(c), requests.NewRequest{Target: t, To: v.To, Base: v.Current, Reason: reason,
+		Expected: r.live.MD5, Payload: payload, Detail: what + ", seen as " + r.extra.Seen})
+	if err != nil {
 		if rewind.ErrorCode(err) == rewind.ECONFLICT {
 			return fail(rewind.ErrorMessage(err))
 		}
 		return err
 	}
-	s.runner.Wake()
 	flash(c, 's', "Rollback request #"+strconv.FormatInt(req.ID, 10)+" created.")
 	return redirect(c, "/requests/"+strconv.FormatInt(req.ID, 10))
 }

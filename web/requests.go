@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -120,28 +119,14 @@ func (s *Server) requestReject(c echo.Context) error  { return s.decide(c, false
 
 // decide records an approval or rejection.
 func (s *Server) decide(c echo.Context, approve bool) error {
-	ctx := c.Request().Context()
-	u := currentUser(c)
 	id, err := idParam(c, "id")
 	if err != nil {
 		return err
 	}
-	r, err := s.store.Request(ctx, id)
-	if err != nil {
-		return err
-	}
-	it, err := s.requestItem(ctx, r, false)
-	if err != nil {
-		return err
-	}
-	action, outcome := rewind.ActionApprove, "approved"
-	if !approve {
-		action, outcome = rewind.ActionReject, "rejected"
-	}
-	comment := strings.TrimSpace(c.FormValue("comment"))
+	r, err := s.requests().Decide(c.Request().Context(), actor(c), id, approve, c.FormValue("comment"))
 	// A comment the rule refuses (missing, too long) gets the page back with
-	// what was typed; the store checks the rule again in its transaction.
-	if _, err := r.Decide(*u, approve, comment); rewind.ErrorCode(err) == rewind.EINVALID {
+	// what was typed.
+	if rewind.ErrorCode(err) == rewind.EINVALID {
 		v, verr := s.requestView(c, true)
 		if verr != nil {
 			return verr
@@ -149,13 +134,12 @@ func (s *Server) decide(c echo.Context, approve bool) error {
 		v.Comment, v.DecideError = c.FormValue("comment"), rewind.ErrorMessage(err)
 		return s.render(c, http.StatusUnprocessableEntity, s.meta(c, "Request #"+strconv.FormatInt(id, 10), "approvals"), templates.RequestPage(v))
 	}
-	ev := rewind.AuditEvent{Actor: u.Username, Action: action, Environment: it.Env, TargetKind: it.Target.Kind, Target: it.Target.Label(), Outcome: outcome, Detail: comment}
-	r, err = s.store.Decide(ctx, id, *u, approve, comment, ev)
 	if err != nil {
 		return err
 	}
-	if r.State == rewind.StateApproved {
-		s.runner.Wake()
+	outcome := "approved"
+	if !approve {
+		outcome = "rejected"
 	}
 	flash(c, 's', "You "+outcome+" request #"+strconv.FormatInt(id, 10)+"; it is now "+string(r.State)+".")
 	return redirect(c, "/requests/"+strconv.FormatInt(id, 10))
@@ -163,25 +147,11 @@ func (s *Server) decide(c echo.Context, approve bool) error {
 
 // requestCancel lets the requester (or an admin) withdraw a request not yet running.
 func (s *Server) requestCancel(c echo.Context) error {
-	ctx := c.Request().Context()
-	u := currentUser(c)
 	id, err := idParam(c, "id")
 	if err != nil {
 		return err
 	}
-	r, err := s.store.Request(ctx, id)
-	if err != nil {
-		return err
-	}
-	if err := r.CanCancel(*u); err != nil {
-		return err
-	}
-	it, err := s.requestItem(ctx, r, false)
-	if err != nil {
-		return err
-	}
-	ev := rewind.AuditEvent{Actor: u.Username, Action: rewind.ActionCancel, Environment: it.Env, TargetKind: it.Target.Kind, Target: it.Target.Label(), Outcome: "cancelled"}
-	if _, err := s.store.Move(ctx, id, []rewind.State{rewind.StatePending, rewind.StateApproved}, rewind.StateCancelled, "Cancelled by "+u.Username+".", &ev); err != nil {
+	if _, err := s.requests().Cancel(c.Request().Context(), actor(c), id); err != nil {
 		return err
 	}
 	flash(c, 's', "Request #"+strconv.FormatInt(id, 10)+" cancelled.")

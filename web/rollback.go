@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/rewindhq/rewind/internal/diff"
+	"github.com/rewindhq/rewind/internal/requests"
 	"github.com/rewindhq/rewind/internal/rewind"
 	"github.com/rewindhq/rewind/templates"
 )
@@ -55,7 +56,6 @@ func (s *Server) rollbackForm(c echo.Context) error {
 // rollbackCreate makes a rollback request for a service.
 func (s *Server) rollbackCreate(c echo.Context) error {
 	ctx := c.Request().Context()
-	u := currentUser(c)
 	t, err := s.serviceTarget(c)
 	if err != nil {
 		return err
@@ -81,17 +81,14 @@ func (s *Server) rollbackCreate(c echo.Context) error {
 		v.Blocked = rewind.ErrorMessage(err)
 		return s.render(c, http.StatusConflict, s.meta(c, "Roll back "+t.Name, "services"), templates.RollbackPage(v))
 	}
-	r := &rewind.RollbackRequest{TargetID: t.ID, VersionID: v.To.ID, BaseVersionID: v.Current.ID, Requester: u.Username,
-		Reason: reason, Expected: expected, RequiredApprovals: v.Approvals}
-	ev := rewind.AuditEvent{Actor: u.Username, Action: rewind.ActionRequest, Environment: v.Env, TargetKind: t.Kind, Target: t.Label(),
-		Outcome: "ok", Detail: "to version " + strconv.FormatInt(v.To.Number, 10) + " (revision " + v.To.Revision + "): " + reason}
-	if err := s.store.CreateRequest(ctx, r, ev); err != nil {
+	r, err := s.requests().Create(ctx, actor(c), requests.NewRequest{Target: t, To: v.To, Base: v.Current, Reason: reason, Expected: expected,
+		Detail: "to version " + strconv.FormatInt(v.To.Number, 10) + " (revision " + v.To.Revision + ")"})
+	if err != nil {
 		if rewind.ErrorCode(err) == rewind.ECONFLICT {
 			return fail(rewind.ErrorMessage(err))
 		}
 		return err
 	}
-	s.runner.Wake()
 	flash(c, 's', "Rollback request #"+strconv.FormatInt(r.ID, 10)+" created.")
 	return redirect(c, "/requests/"+strconv.FormatInt(r.ID, 10))
 }

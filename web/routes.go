@@ -93,6 +93,13 @@ func (s *Server) routeList() []route {
 		{post, "/settings/databases/:id", admin, s.databaseReplaceDSN, 0},
 		{post, "/settings/databases/:id/test", admin, s.databaseTestStored, 0},
 		{post, "/settings/databases/:id/delete", admin, s.databaseDelete, 0},
+
+		{get, "/profile", viewer, s.profileShow, 0},
+		{post, "/profile/tokens", viewer, s.tokenCreate(false), 0},
+		{post, "/profile/tokens/:id/revoke", viewer, s.tokenRevoke(false), 0},
+		{get, "/settings/tokens", admin, s.serviceTokensShow, 0},
+		{post, "/settings/tokens", admin, s.tokenCreate(true), 0},
+		{post, "/settings/tokens/:id/revoke", admin, s.tokenRevoke(true), 0},
 	}
 }
 
@@ -109,6 +116,7 @@ func (s *Server) routes(e *echo.Echo) {
 		patterns = append(patterns, r.path)
 	}
 	e.Use(middleware.Recover(), s.logRequests, securityHeaders, s.loadSession, notFoundUnlessRoute(patterns), s.limitBody(limits))
+	s.apiRoutes(e)
 	for _, r := range list {
 		mw := []echo.MiddlewareFunc{s.checkCSRF}
 		if r.role != public {

@@ -33,6 +33,19 @@ Commands:
   user list                      list users
   version                        print the version
 
+API client (server and token from "rewind login", or REWIND_SERVER and REWIND_TOKEN):
+  login --server URL [--token T] check an API token and save it (0600)
+  services|configs|databases list [--environment ENV] [--q TEXT]
+  versions TARGET                list a target's versions (TARGET is its ID)
+  diff TARGET A B                compare versions A and B
+  rollback TARGET --to N --reason TEXT [--idempotency-key K]
+                                 ask for a rollback; prints the request ID
+  show|approve|reject|cancel ID [--comment TEXT]
+  watch ID                       follow a request; exit 0 only if it succeeded
+  sql submit DATABASE FILE --reason TEXT
+                                 submit a SQL change; prints the request ID
+  Add -o json to any of them for JSON.
+
 Run "rewind serve --help" for the settings.`
 
 // run is the whole program, apart from signals and the exit code.
@@ -48,6 +61,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return migrate(ctx, args[1:], getenv, stdout)
 	case "user":
 		return userCmd(ctx, args[1:], getenv, stdin, stdout)
+	case "login":
+		return loginCmd(ctx, args[1:], getenv, stdin, stdout)
+	case "services", "configs", "databases", "versions", "diff", "rollback", "show", "approve", "reject", "cancel", "watch", "sql":
+		return clientCmd(ctx, args[0], args[1:], getenv, stdout)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "rewind", version)
 		return nil

@@ -1,0 +1,315 @@
+package web
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/rewindhq/rewind/internal/requests"
+	"github.com/rewindhq/rewind/internal/rewind"
+	"github.com/rewindhq/rewind/internal/sqlite"
+)
+
+type apiApproval struct {
+	Approver  string    `json:"approver"`
+	Approve   bool      `json:"approve"`
+	Comment   string    `json:"comment,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+type apiRequestBody struct {
+	ID                int64         `json:"id"`
+	TargetID          int64         `json:"target_id"`
+	Target            string        `json:"target"`
+	Kind              string        `json:"kind"`
+	Environment       string        `json:"environment"`
+	ToVersion         int64         `json:"to_version,omitempty"`
+	BaseVersion       int64         `json:"base_version,omitempty"`
+	ResultVersion     int64         `json:"result_version,omitempty"`
+	State             string        `json:"state"`
+	Final             bool          `json:"final"`
+	Requester         string        `json:"requester"`
+	Reason            string        `json:"reason"`
+	RequiredApprovals int           `json:"required_approvals"`
+	Approvals         []apiApproval `json:"approvals"`
+	Outcome           string        `json:"outcome"`
+	CreatedAt         time.Time     `json:"created_at"`
+	StartedAt         *time.Time    `json:"started_at,omitempty"`
+	FinishedAt        *time.Time    `json:"finished_at,omitempty"`
+}
+
+func (s *Server) toAPIRequest(c echo.Context, r *rewind.RollbackRequest) (apiRequestBody, error) {
+	ctx := c.Request().Context()
+	it, err := s.requestItem(ctx, r, false)
+	if err != nil {
+		return apiRequestBody{}, err
+	}
+	b := apiRequestBody{ID: r.ID, TargetID: r.TargetID, Target: it.Target.Label(), Kind: string(it.Target.Kind), Environment: it.Env,
+		State: string(r.State), Final: r.State.Final(), Requester: r.Requester, Reason: r.Reason, RequiredApprovals: r.RequiredApprovals,
+		Approvals: []apiApproval{}, Outcome: r.Outcome, CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt}
+	number := func(id int64) int64 {
+		if id == 0 {
+			return 0
+		}
+		if v, err := s.store.Version(ctx, id); err == nil {
+			return v.Number
+		}
+		return 0
+	}
+	b.ToVersion, b.BaseVersion, b.ResultVersion = number(r.VersionID), number(r.BaseVersionID), number(r.ResultVersionID)
+	for _, a := range r.Approvals {
+		b.Approvals = append(b.Approvals, apiApproval{a.Approver, a.Approve, a.Comment, a.CreatedAt})
+	}
+	return b, nil
+}
+
+func (s *Server) apiRequests(c echo.Context) error {
+	pageNo, perPage, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	f := sqlite.RequestFilter{}
+	if st := c.QueryParam("state"); st != "" {
+		f.States = []rewind.State{rewind.State(st)}
+	}
+	if k := c.QueryParam("kind"); k != "" {
+		f.Kind = rewind.TargetKind(k)
+	}
+	all, err := s.store.Requests(c.Request().Context(), f)
+	if err != nil {
+		return err
+	}
+	from := min((pageNo-1)*perPage, len(all))
+	to := min(from+perPage, len(all))
+	out := make([]apiRequestBody, 0, to-from)
+	for _, r := range all[from:to] {
+		b, err := s.toAPIRequest(c, r)
+		if err != nil {
+			return err
+		}
+		out = append(out, b)
+	}
+	return apiJSON(c, 200, page{Items: out, Page: pageNo, PerPage: perPage, Total: len(all)})
+}
+
+// apiRequest shows one request with its live state and outcome.
+func (s *Server) apiRequest(c echo.Context) error {
+	id, err := idParam(c, "id")
+	if err != nil {
+		return err
+	}
+	r, err := s.store.Request(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	b, err := s.toAPIRequest(c, r)
+	if err != nil {
+		return err
+	}
+	return apiJSON(c, 200, b)
+}
+
+// apiNewRequest is the body of POST /requests.
+type apiNewRequest struct {
+	TargetID  int64  `json:"target_id"`
+	ToVersion int64  `json:"to_version"`
+	Reason    string `json:"reason"`
+}
+
+// apiRequestCreate asks for a rollback of a service or config to a version.
+// With an Idempotency-Key header, the same key from the same actor returns
+// the request it made first.
+func (s *Server) apiRequestCreate(c echo.Context) error {
+	ctx := c.Request().Context()
+	a := actor(c)
+	key := strings.TrimSpace(c.Request().Header.Get("Idempotency-Key"))
+	if len(key) > 200 {
+		return invalidField("Idempotency-Key", "An Idempotency-Key has at most 200 characters.")
+	}
+	if key != "" {
+		if id, err := s.store.IdempotentRequest(ctx, a.Name(), key); err != nil {
+			return err
+		} else if id != 0 {
+			return s.apiRequestShowID(c, http.StatusOK, id)
+		}
+	}
+	var in apiNewRequest
+	if err := bind(c, &in); err != nil {
+		return err
+	}
+	if in.TargetID < 1 {
+		return invalidField("target_id", "Give the target's ID.")
+	}
+	if _, err := rewind.ValidateReason(in.Reason); err != nil {
+		return &fieldError{field: "reason", err: err.(*rewind.Error)}
+	}
+	t, err := s.store.Target(ctx, in.TargetID)
+	if rewind.ErrorCode(err) == rewind.ENOTFOUND {
+		return invalidField("target_id", "No target with ID %d.", in.TargetID)
+	} else if err != nil {
+		return err
+	}
+	to, err := s.store.VersionByNumber(ctx, t.ID, in.ToVersion)
+	if rewind.ErrorCode(err) == rewind.ENOTFOUND {
+		return invalidField("to_version", "Target %d has no version %d.", t.ID, in.ToVersion)
+	} else if err != nil {
+		return err
+	}
+	n := requests.NewRequest{Target: t, To: to, Reason: in.Reason}
+	switch t.Kind {
+	case rewind.KindService:
+		if n.Base, err = s.store.LatestVersion(ctx, t.ID); err != nil {
+			return err
+		}
+		if n.Expected, err = s.services.Preflight(ctx, t, to); err != nil {
+			return err
+		}
+		n.Detail = "to version " + strconv.FormatInt(to.Number, 10) + " (revision " + to.Revision + ")"
+	case rewind.KindConfig:
+		if err := s.apiConfigRequest(c, t, to, &n); err != nil {
+			return err
+		}
+	default:
+		return invalidField("target_id", "A database is rolled back by a SQL change, not to a version.")
+	}
+	r, err := s.requests().Create(ctx, a, n)
+	if err != nil && key != "" && rewind.ErrorCode(err) == rewind.ECONFLICT {
+		// a concurrent retry with the same key may have made it meanwhile
+		if id, kerr := s.store.IdempotentRequest(ctx, a.Name(), key); kerr == nil && id != 0 {
+			return s.apiRequestShowID(c, http.StatusOK, id)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if key != "" {
+		if err := s.store.SaveIdempotencyKey(ctx, a.Name(), key, r.ID); err != nil {
+			return err
+		}
+	}
+	return s.apiRequestShowID(c, http.StatusCreated, r.ID)
+}
+
+// apiConfigRequest fills n for restoring config t to version to: the md5
+// Nacos holds now is what execution will insist on.
+func (s *Server) apiConfigRequest(c echo.Context, t *rewind.Target, to *rewind.Version, n *requests.NewRequest) error {
+	ctx := c.Request().Context()
+	be, err := s.configBackend()
+	if err != nil {
+		return err
+	}
+	live, err := be.Current(ctx, t)
+	if err != nil {
+		return err
+	}
+	if err := be.Preflight(ctx, t); err != nil {
+		return err
+	}
+	switch {
+	case to.Content == "":
+		return invalidField("to_version", "Version %d is the config deleted; request its deletion on the config page.", to.Number)
+	case live.Exists && live.MD5 == to.Hash:
+		return rewind.Errorf(rewind.ECONFLICT, "Nacos already holds the content of version %d; there is nothing to restore.", to.Number)
+	}
+	payload, err := rewind.ConfigRestore{Action: rewind.ConfigPublish}.Encode()
+	if err != nil {
+		return err
+	}
+	if n.Base, err = s.store.LiveConfigVersion(ctx, t.ID); err != nil {
+		n.Base = nil
+	}
+	n.Expected, n.Payload = live.MD5, payload
+	n.Detail = "restore version " + strconv.FormatInt(to.Number, 10) + " (md5 " + md5Shown(be, t, to.Content, to.Hash, false) + "), seen as " +
+		stateShown(be, t, live.Exists, live.Content, live.MD5)
+	return nil
+}
+
+func (s *Server) apiRequestShowID(c echo.Context, status int, id int64) error {
+	r, err := s.store.Request(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	b, err := s.toAPIRequest(c, r)
+	if err != nil {
+		return err
+	}
+	return c.JSON(status, b)
+}
+
+// apiComment is the body of approve, reject and cancel; it may be empty.
+type apiComment struct {
+	Comment string `json:"comment"`
+}
+
+func (s *Server) apiDecide(approve bool) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id, err := idParam(c, "id")
+		if err != nil {
+			return err
+		}
+		var in apiComment
+		if c.Request().ContentLength != 0 {
+			if err := bind(c, &in); err != nil {
+				return err
+			}
+		}
+		if _, err := s.requests().Decide(c.Request().Context(), actor(c), id, approve, in.Comment); err != nil {
+			return err
+		}
+		return s.apiRequestShowID(c, http.StatusOK, id)
+	}
+}
+
+func (s *Server) apiCancel(c echo.Context) error {
+	id, err := idParam(c, "id")
+	if err != nil {
+		return err
+	}
+	if _, err := s.requests().Cancel(c.Request().Context(), actor(c), id); err != nil {
+		return err
+	}
+	return s.apiRequestShowID(c, http.StatusOK, id)
+}
+
+type apiAuditEvent struct {
+	ID          int64     `json:"id"`
+	At          time.Time `json:"at"`
+	Actor       string    `json:"actor"`
+	Action      string    `json:"action"`
+	Environment string    `json:"environment"`
+	TargetKind  string    `json:"target_kind"`
+	Target      string    `json:"target"`
+	RequestID   int64     `json:"request_id,omitempty"`
+	Outcome     string    `json:"outcome"`
+	Detail      string    `json:"detail"`
+}
+
+// apiAudit lists audit events newest first; filters actor, environment,
+// target (part of the label), from and to (RFC 3339).
+func (s *Server) apiAudit(c echo.Context) error {
+	pageNo, perPage, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	f := rewind.AuditFilter{Actor: c.QueryParam("actor"), Environment: c.QueryParam("environment"), Target: c.QueryParam("target"),
+		Offset: (pageNo - 1) * perPage, Limit: perPage}
+	for field, dst := range map[string]*time.Time{"from": &f.From, "to": &f.To} {
+		if v := c.QueryParam(field); v != "" {
+			if *dst, err = time.Parse(time.RFC3339, v); err != nil {
+				return invalidField(field, "%s is a time such as 2026-12-01T22:00:00Z.", field)
+			}
+		}
+	}
+	evs, total, err := s.store.Audit(c.Request().Context(), f)
+	if err != nil {
+		return err
+	}
+	out := make([]apiAuditEvent, 0, len(evs))
+	for _, e := range evs {
+		out = append(out, apiAuditEvent{e.ID, e.At, e.Actor, e.Action, e.Environment, string(e.TargetKind), e.Target, e.RequestID, e.Outcome, e.Detail})
+	}
+	return apiJSON(c, 200, page{Items: out, Page: pageNo, PerPage: perPage, Total: total})
+}
