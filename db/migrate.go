@@ -42,9 +42,9 @@ func Migrations() ([]Migration, error) {
 		out = append(out, Migration{Number: num, Name: base, SQL: string(body)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Number < out[j].Number })
-	for i := 1; i < len(out); i++ {
-		if out[i].Number == out[i-1].Number {
-			return nil, fmt.Errorf("migration %s: number %d is taken by %s", out[i].Name, out[i].Number, out[i-1].Name)
+	for i, m := range out {
+		if m.Number != i+1 {
+			return nil, fmt.Errorf("migration %s: expected number %d", m.Name, i+1)
 		}
 	}
 	return out, nil
@@ -67,34 +67,15 @@ func Migrate(ctx context.Context, db *sql.DB) (int, error) {
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)`); err != nil {
 		return 0, fmt.Errorf("create schema_migrations: %w", err)
 	}
-	// Numbers are handed out per change, so a branch may hold a later number
-	// before an earlier one lands: apply every known migration not applied yet.
-	done := map[int]bool{}
-	rows, err := db.QueryContext(ctx, `SELECT number FROM schema_migrations`)
-	if err != nil {
+	var have int
+	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(number), 0) FROM schema_migrations`).Scan(&have); err != nil {
 		return 0, fmt.Errorf("read schema version: %w", err)
 	}
-	have := 0
-	for rows.Next() {
-		var n int
-		if err := rows.Scan(&n); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("read schema version: %w", err)
-		}
-		done[n], have = true, max(have, n)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("read schema version: %w", err)
-	}
-	if know := ms[len(ms)-1].Number; have > know {
-		return 0, &ErrNewerStore{Have: have, Know: know}
+	if have > len(ms) {
+		return 0, &ErrNewerStore{Have: have, Know: len(ms)}
 	}
 	applied := 0
-	for _, m := range ms {
-		if done[m.Number] {
-			continue
-		}
+	for _, m := range ms[have:] {
 		if err := apply(ctx, db, m); err != nil {
 			return applied, err
 		}

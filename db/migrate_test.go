@@ -9,10 +9,10 @@ import (
 	_ "modernc.org/sqlite"
 )
 
-// TestMigrateGaps checks that migrations apply in order on a new store,
-// that a second run applies nothing, and that a migration numbered after a
-// gap (a later change landed first) is applied to a store that lacks it.
-func TestMigrateGaps(t *testing.T) {
+// TestMigrate checks that migrations apply in order on a new store, that a
+// second run applies nothing, that a store lacking the last one gets it, and
+// that a store from a newer Rewind is refused.
+func TestMigrate(t *testing.T) {
 	ms, err := Migrations()
 	if err != nil {
 		t.Fatal(err)
