@@ -49,6 +49,9 @@ func TestProfileTokens(t *testing.T) {
 				listPath = "/settings/tokens"
 			}
 			_, list := c.get(listPath)
+			if listPath == "/settings/tokens" && !strings.Contains(list, `href="/settings/tokens" class="active"`) {
+				t.Error("the service tokens page is not in the settings navigation")
+			}
 			if strings.Contains(list, m[1]) || !strings.Contains(list, tc.form.Get("name")) {
 				t.Error("the list shows the token's secret, or not its name")
 			}
