@@ -1,11 +1,11 @@
 package web
 
 import (
-	"strings"
+	"errors"
+	"net/http"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/rewindhq/rewind/internal/requests"
 	"github.com/rewindhq/rewind/internal/rewind"
 )
 
@@ -93,11 +93,6 @@ func (s *Server) apiPreview(c echo.Context) error {
 // apiChangeSubmit submits a SQL change on a database, previewed as on the
 // page: a failing preview refuses it unless submit_with_failing_preview.
 func (s *Server) apiChangeSubmit(c echo.Context) error {
-	ctx := c.Request().Context()
-	backend, err := s.databases()
-	if err != nil {
-		return err
-	}
 	t, d, _, err := s.databaseTarget(c)
 	if err != nil {
 		return err
@@ -106,41 +101,14 @@ func (s *Server) apiChangeSubmit(c echo.Context) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	stmts, err := backend.Split(d.Engine, in.SQL)
-	if err != nil {
-		return &fieldError{field: "sql", err: rewind.Errorf(rewind.EINVALID, "%s", rewind.ErrorMessage(err))}
-	}
-	if strings.TrimSpace(in.RollbackSQL) != "" {
-		if _, err := backend.Split(d.Engine, in.RollbackSQL); err != nil {
-			return &fieldError{field: "rollback_sql", err: rewind.Errorf(rewind.EINVALID, "%s", rewind.ErrorMessage(err))}
-		}
-	} else {
-		in.RollbackSQL = ""
-	}
-	if _, err := rewind.ValidateReason(in.Reason); err != nil {
-		return &fieldError{field: "reason", err: rewind.Errorf(rewind.EINVALID, "%s", rewind.ErrorMessage(err))}
-	}
-	p := rewind.SQLRequest{Kind: rewind.SQLKindChange, SQL: in.SQL, RollbackSQL: in.RollbackSQL, ConfirmNoSavedRows: in.ConfirmNoSavedRows}
-	if err := p.Validate(); err != nil {
-		return err
-	}
-	_, errs, err := s.preview(ctx, backend, d, in.SQL)
-	if err != nil {
-		return err
-	}
-	if len(errs) > 0 {
-		if !in.SubmitWithFailingPreview {
-			return &fieldError{field: "sql", err: rewind.Errorf(rewind.EINVALID, "The preview failed: %s", strings.Join(errs, "; "))}
-		}
-		p.PreviewFailed, p.PreviewErrors = true, errs
-	}
-	payload, err := p.Encode()
-	if err != nil {
-		return err
-	}
-	r, err := s.requests().Create(ctx, actor(c), requests.NewRequest{Target: t, Reason: in.Reason, Payload: payload,
-		Detail: "SQL change: " + statementSummary(stmts) + previewMark(p)})
-	if err != nil {
+	r, err := s.submitChange(c, t, d, changeInput(in))
+	var refused *changeRefusal
+	switch {
+	case errors.As(err, &refused) && refused.Status == http.StatusConflict:
+		return rewind.Errorf(rewind.ECONFLICT, "%s", refused.Message)
+	case errors.As(err, &refused):
+		return invalidField(refused.Field, "%s", refused.Message)
+	case err != nil:
 		return err
 	}
 	return s.apiRequestShowID(c, 201, r.ID)

@@ -76,11 +76,6 @@ func formSQL(c echo.Context, name string) string {
 
 // changeCreate stores a SQL change as a request on the database.
 func (s *Server) changeCreate(c echo.Context) error {
-	ctx := c.Request().Context()
-	backend, err := s.databases()
-	if err != nil {
-		return err
-	}
 	v, err := s.changeFormView(c)
 	if err != nil {
 		return err
@@ -91,63 +86,116 @@ func (s *Server) changeCreate(c echo.Context) error {
 	}
 	v.SQL, v.RollbackSQL, v.Reason = formSQL(c, "sql"), formSQL(c, "rollback_sql"), c.FormValue("reason")
 	v.Confirm = c.FormValue("confirm_no_saved_rows") == "1"
-	fail := func(status int, msg string) error {
-		v.Error = msg
-		return s.render(c, status, s.meta(c, "New SQL change", "databases"), templates.ChangeFormPage(v))
-	}
-	stmts, err := backend.Split(d.Engine, v.SQL)
-	var se *rewind.SQLSyntaxError
-	switch {
-	case errors.As(err, &se):
-		v.Syntax = templates.NewSyntaxErrorView("sql", v.SQL, se)
-		return fail(http.StatusUnprocessableEntity, "The SQL cannot be split into statements: "+v.Syntax.Text())
-	case rewind.ErrorCode(err) == rewind.EINVALID:
-		return fail(http.StatusUnprocessableEntity, rewind.ErrorMessage(err))
-	case err != nil:
-		return err
-	}
-	if strings.TrimSpace(v.RollbackSQL) != "" {
-		_, err := backend.Split(d.Engine, v.RollbackSQL)
-		switch {
-		case errors.As(err, &se):
-			v.Syntax = templates.NewSyntaxErrorView("rollback_sql", v.RollbackSQL, se)
-			return fail(http.StatusUnprocessableEntity, "The rollback SQL cannot be split into statements: "+v.Syntax.Text())
-		case rewind.ErrorCode(err) == rewind.EINVALID:
-			return fail(http.StatusUnprocessableEntity, "In the rollback SQL: "+rewind.ErrorMessage(err))
-		case err != nil:
-			return err
+	r, err := s.submitChange(c, t, d, changeInput{SQL: v.SQL, RollbackSQL: v.RollbackSQL, Reason: v.Reason,
+		ConfirmNoSavedRows: v.Confirm, SubmitWithFailingPreview: c.FormValue("submit_with_failing_preview") == "1"})
+	var refused *changeRefusal
+	if errors.As(err, &refused) {
+		v.Error, v.Syntax, v.Preview = refused.Message, refused.Syntax, refused.Preview
+		if refused.Preview != nil {
+			v.Error = "The preview failed: correct the SQL, or tick “Submit anyway” to submit it as it is."
 		}
-	} else {
-		v.RollbackSQL = ""
+		return s.render(c, refused.Status, s.meta(c, "New SQL change", "databases"), templates.ChangeFormPage(v))
 	}
-	reason, err := rewind.ValidateReason(v.Reason)
 	if err != nil {
-		return fail(http.StatusUnprocessableEntity, rewind.ErrorMessage(err))
-	}
-	p := rewind.SQLRequest{Kind: rewind.SQLKindChange, SQL: v.SQL, RollbackSQL: v.RollbackSQL, ConfirmNoSavedRows: v.Confirm}
-	if err := p.Validate(); err != nil {
-		return fail(http.StatusUnprocessableEntity, rewind.ErrorMessage(err))
-	}
-	if stop, err := s.previewOnSubmit(c, backend, d, v.SQL, &v, &p); stop || err != nil {
-		if err != nil {
-			return err
-		}
-		return fail(http.StatusUnprocessableEntity, "The preview failed: correct the SQL, or tick “Submit anyway” to submit it as it is.")
-	}
-	payload, err := p.Encode()
-	if err != nil {
-		return err
-	}
-	r, err := s.requests().Create(ctx, actor(c), requests.NewRequest{Target: t, Reason: reason, Payload: payload,
-		Detail: "SQL change: " + statementSummary(stmts) + previewMark(p)})
-	if err != nil {
-		if rewind.ErrorCode(err) == rewind.ECONFLICT {
-			return fail(http.StatusConflict, rewind.ErrorMessage(err))
-		}
 		return err
 	}
 	flash(c, 's', "SQL change #"+strconv.FormatInt(r.ID, 10)+" submitted.")
 	return redirect(c, "/requests/"+strconv.FormatInt(r.ID, 10))
+}
+
+// changeInput is a SQL change as a requester submits it, on the page or
+// through the API.
+type changeInput struct {
+	SQL, RollbackSQL, Reason string
+	// ConfirmNoSavedRows runs the change although its rows cannot be saved.
+	ConfirmNoSavedRows bool
+	// SubmitWithFailingPreview submits although the preview fails, marked
+	// so for the approvers.
+	SubmitWithFailingPreview bool
+}
+
+// changeRefusal says why a SQL change was not submitted: the field at
+// fault, the message, and what the form shows of a split error or of a
+// failing preview (then PreviewErrors lists what failed).
+type changeRefusal struct {
+	Status        int
+	Field         string
+	Message       string
+	Syntax        *templates.SyntaxErrorView
+	Preview       *templates.PreviewView
+	PreviewErrors []string
+}
+
+func (r *changeRefusal) Error() string { return r.Message }
+
+// submitChange checks a SQL change (its statements, its rollback SQL, the
+// reason, the preview) and stores it as a request on database d. A change
+// it refuses comes back as a *changeRefusal.
+func (s *Server) submitChange(c echo.Context, t *rewind.Target, d *rewind.Database, in changeInput) (*rewind.RollbackRequest, error) {
+	ctx := c.Request().Context()
+	backend, err := s.databases()
+	if err != nil {
+		return nil, err
+	}
+	invalid := func(field, msg string) error {
+		return &changeRefusal{Status: http.StatusUnprocessableEntity, Field: field, Message: msg}
+	}
+	stmts, err := backend.Split(d.Engine, in.SQL)
+	var se *rewind.SQLSyntaxError
+	switch {
+	case errors.As(err, &se):
+		syntax := templates.NewSyntaxErrorView("sql", in.SQL, se)
+		return nil, &changeRefusal{Status: http.StatusUnprocessableEntity, Field: "sql", Syntax: syntax,
+			Message: "The SQL cannot be split into statements: " + syntax.Text()}
+	case rewind.ErrorCode(err) == rewind.EINVALID:
+		return nil, invalid("sql", rewind.ErrorMessage(err))
+	case err != nil:
+		return nil, err
+	}
+	if strings.TrimSpace(in.RollbackSQL) != "" {
+		_, err := backend.Split(d.Engine, in.RollbackSQL)
+		switch {
+		case errors.As(err, &se):
+			syntax := templates.NewSyntaxErrorView("rollback_sql", in.RollbackSQL, se)
+			return nil, &changeRefusal{Status: http.StatusUnprocessableEntity, Field: "rollback_sql", Syntax: syntax,
+				Message: "The rollback SQL cannot be split into statements: " + syntax.Text()}
+		case rewind.ErrorCode(err) == rewind.EINVALID:
+			return nil, invalid("rollback_sql", "In the rollback SQL: "+rewind.ErrorMessage(err))
+		case err != nil:
+			return nil, err
+		}
+	} else {
+		in.RollbackSQL = ""
+	}
+	reason, err := rewind.ValidateReason(in.Reason)
+	if err != nil {
+		return nil, invalid("reason", rewind.ErrorMessage(err))
+	}
+	p := rewind.SQLRequest{Kind: rewind.SQLKindChange, SQL: in.SQL, RollbackSQL: in.RollbackSQL, ConfirmNoSavedRows: in.ConfirmNoSavedRows}
+	if err := p.Validate(); err != nil {
+		return nil, invalid("sql", rewind.ErrorMessage(err))
+	}
+	pv, errs, err := s.preview(ctx, backend, d, in.SQL)
+	if err != nil {
+		return nil, err
+	}
+	if len(errs) > 0 {
+		if !in.SubmitWithFailingPreview {
+			return nil, &changeRefusal{Status: http.StatusUnprocessableEntity, Field: "sql", Preview: &pv, PreviewErrors: errs,
+				Message: "The preview failed: " + strings.Join(errs, "; ")}
+		}
+		p.PreviewFailed, p.PreviewErrors = true, errs
+	}
+	payload, err := p.Encode()
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.requests().Create(ctx, actor(c), requests.NewRequest{Target: t, Reason: reason, Payload: payload,
+		Detail: "SQL change: " + statementSummary(stmts) + previewMark(p)})
+	if rewind.ErrorCode(err) == rewind.ECONFLICT {
+		return nil, &changeRefusal{Status: http.StatusConflict, Message: rewind.ErrorMessage(err)}
+	}
+	return r, err
 }
 
 // statementSummary names the statements of a change for the audit trail,
