@@ -47,6 +47,9 @@ func (s *Server) toAPIRequest(c echo.Context, r *rewind.RollbackRequest) (apiReq
 	if err != nil {
 		return apiRequestBody{}, err
 	}
+	if !actor(c).Sees(it.Target.EnvironmentID) {
+		return apiRequestBody{}, rewind.Errorf(rewind.ENOTFOUND, "No request with ID %d.", r.ID)
+	}
 	b := apiRequestBody{ID: r.ID, TargetID: r.TargetID, Target: it.Target.Label(), Kind: string(it.Target.Kind), Environment: it.Env,
 		State: string(r.State), Final: r.State.Final(), Requester: r.Requester, Reason: r.Reason, RequiredApprovals: r.RequiredApprovals,
 		Approvals: []apiApproval{}, Outcome: r.Outcome, CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt}
@@ -82,6 +85,9 @@ func (s *Server) apiRequests(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if all, err = s.visibleRequests(c, all); err != nil {
+		return err
+	}
 	from := min((pageNo-1)*perPage, len(all))
 	to := min(from+perPage, len(all))
 	out := make([]apiRequestBody, 0, to-from)
@@ -93,6 +99,31 @@ func (s *Server) apiRequests(c echo.Context) error {
 		out = append(out, b)
 	}
 	return apiJSON(c, 200, page{Items: out, Page: pageNo, PerPage: perPage, Total: len(all)})
+}
+
+// visibleRequests keeps the requests on targets of environments the actor
+// sees.
+func (s *Server) visibleRequests(c echo.Context, all []*rewind.RollbackRequest) ([]*rewind.RollbackRequest, error) {
+	a := actor(c)
+	if len(a.Environments) == 0 {
+		return all, nil
+	}
+	envOf := map[int64]int64{}
+	out := all[:0:0]
+	for _, r := range all {
+		env, ok := envOf[r.TargetID]
+		if !ok {
+			t, err := s.store.Target(c.Request().Context(), r.TargetID)
+			if err != nil {
+				return nil, err
+			}
+			env, envOf[r.TargetID] = t.EnvironmentID, t.EnvironmentID
+		}
+		if a.Sees(env) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 // apiRequest shows one request with its live state and outcome.
@@ -285,6 +316,29 @@ type apiAuditEvent struct {
 	RequestID   int64     `json:"request_id,omitempty"`
 	Outcome     string    `json:"outcome"`
 	Detail      string    `json:"detail"`
+}
+
+// auditScope lets a token bound to environments read the audit trail of
+// one of them only, named in the query parameter param.
+func (s *Server) auditScope(param string, next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		a := actor(c)
+		if len(a.Environments) == 0 {
+			return next(c)
+		}
+		names, err := s.envNames(c)
+		if err != nil {
+			return err
+		}
+		if name := c.QueryParam(param); name != "" {
+			for _, id := range a.Environments {
+				if names[id] == name {
+					return next(c)
+				}
+			}
+		}
+		return rewind.Errorf(rewind.EFORBIDDEN, "This token sees the audit trail of its own environments only: name one with %s=.", param)
+	}
 }
 
 // apiAudit lists audit events newest first; filters actor, environment,

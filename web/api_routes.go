@@ -49,8 +49,8 @@ func (s *Server) apiRouteList() []apiRoute {
 		{http.MethodPost, "/databases/:id/changes", op, s.apiChangeSubmit},
 		{http.MethodPost, "/databases/:id/preview", op, s.apiPreview},
 		{http.MethodGet, "/changes/:id", v, s.apiChange},
-		{http.MethodGet, "/audit", v, s.apiAudit},
-		{http.MethodGet, "/audit.csv", v, s.auditCSV},
+		{http.MethodGet, "/audit", v, s.auditScope("environment", s.apiAudit)},
+		{http.MethodGet, "/audit.csv", v, s.auditScope("env", s.auditCSV)},
 	}
 }
 

@@ -388,6 +388,34 @@ func TestAPIReads(t *testing.T) {
 			t.Errorf("status %d, type %q; want 200 text/csv", code, h.Get("Content-Type"))
 		}
 	})
+	t.Run("requests and audit of a bound service token", func(t *testing.T) {
+		reqs, _ := f.store.Requests(context.Background(), sqlite.RequestFilter{})
+		if len(reqs) == 0 {
+			t.Fatal("no request")
+		}
+		one := "/api/v1/requests/" + strconv.FormatInt(reqs[0].ID, 10)
+		for _, tc := range []struct {
+			token, path string
+			want        int
+			total       float64 // for lists: how many items, -1 when not a list
+		}{
+			{"ci-prod", "/api/v1/requests", 200, float64(len(reqs))},
+			{"ci-dev", "/api/v1/requests", 200, 0},
+			{"ci-prod", one, 200, -1},
+			{"ci-dev", one, 404, -1},
+			{"ci-prod", "/api/v1/audit?environment=prod", 200, -1},
+			{"ci-prod", "/api/v1/audit", 403, -1},
+			{"ci-dev", "/api/v1/audit?environment=prod", 403, -1},
+			{"ci-dev", "/api/v1/audit.csv?env=prod", 403, -1},
+			{"ci-prod", "/api/v1/audit.csv?env=prod", 200, -1},
+			{"vera", "/api/v1/audit", 200, -1},
+		} {
+			code, body, _ := f.do(t, tc.token, "GET", tc.path, nil)
+			if code != tc.want || tc.total >= 0 && body["total"] != tc.total {
+				t.Errorf("%s GET %s: %d total %v, want %d total %v", tc.token, tc.path, code, body["total"], tc.want, tc.total)
+			}
+		}
+	})
 	t.Run("change of a service request", func(t *testing.T) {
 		reqs, _ := f.store.Requests(context.Background(), sqlite.RequestFilter{})
 		if len(reqs) == 0 {

@@ -57,6 +57,12 @@ func (a Actor) Name() string {
 	return "token:" + a.Token + " (" + a.User.Username + ")"
 }
 
+// Sees reports whether the actor may read what belongs to environment env:
+// a token bound to environments sees only those.
+func (a Actor) Sees(env int64) bool {
+	return len(a.Environments) == 0 || slices.Contains(a.Environments, env)
+}
+
 // may checks that the actor may write in environment env with role min.
 func (a Actor) may(min rewind.Role, env int64) error {
 	if a.ReadOnly {
@@ -65,7 +71,7 @@ func (a Actor) may(min rewind.Role, env int64) error {
 	if !a.User.Role.Allows(min) {
 		return rewind.Errorf(rewind.EFORBIDDEN, "This needs the %s role; you are %s.", min, a.User.Role)
 	}
-	if len(a.Environments) > 0 && !slices.Contains(a.Environments, env) {
+	if !a.Sees(env) {
 		return rewind.Errorf(rewind.EFORBIDDEN, "This token may not act in this environment.")
 	}
 	return nil
