@@ -39,6 +39,19 @@ type apiRequestBody struct {
 	CreatedAt         time.Time     `json:"created_at"`
 	StartedAt         *time.Time    `json:"started_at,omitempty"`
 	FinishedAt        *time.Time    `json:"finished_at,omitempty"`
+	// Rollout is the live rollout of a service's request once it runs, on
+	// GET /requests/{id} only; absent when the cluster cannot say.
+	Rollout *apiRollout `json:"rollout,omitempty"`
+}
+
+// apiRollout is a workload's rollout as the cluster reports it now.
+type apiRollout struct {
+	Phase     string `json:"phase"`
+	Message   string `json:"message"`
+	Desired   int32  `json:"desired"`
+	Updated   int32  `json:"updated"`
+	Ready     int32  `json:"ready"`
+	Available int32  `json:"available"`
 }
 
 func (s *Server) toAPIRequest(c echo.Context, r *rewind.RollbackRequest) (apiRequestBody, error) {
@@ -132,13 +145,21 @@ func (s *Server) apiRequest(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	r, err := s.store.Request(c.Request().Context(), id)
+	ctx := c.Request().Context()
+	r, err := s.store.Request(ctx, id)
 	if err != nil {
 		return err
 	}
 	b, err := s.toAPIRequest(c, r)
 	if err != nil {
 		return err
+	}
+	if b.Kind == string(rewind.KindService) && (r.State == rewind.StateRunning || r.State.Final()) {
+		if t, err := s.store.Target(ctx, r.TargetID); err == nil && t.DeletedAt == nil {
+			if st, err := s.services.Status(ctx, t); err == nil && st != nil {
+				b.Rollout = &apiRollout{Phase: string(st.Phase), Message: st.Message, Desired: st.Desired, Updated: st.Updated, Ready: st.Ready, Available: st.Available}
+			}
+		}
 	}
 	return apiJSON(c, 200, b)
 }

@@ -27,6 +27,10 @@ import (
 // pre-flight check; it stands in for Kubernetes, not for our store.
 type clusterUp struct{ noClusters }
 
+func (clusterUp) Status(context.Context, *rewind.Target) (*rewind.RolloutStatus, error) {
+	return &rewind.RolloutStatus{Phase: rewind.PhaseProgressing, Message: "2 of 3 pods updated", Desired: 3, Updated: 2, Ready: 2, Available: 2}, nil
+}
+
 func (clusterUp) Preflight(context.Context, *rewind.Target, *rewind.Version) (string, error) {
 	return "rv-1", nil
 }
@@ -386,6 +390,31 @@ func TestAPIReads(t *testing.T) {
 		code, _, h := f.do(t, "vera", "GET", "/api/v1/audit.csv", nil)
 		if code != 200 || !strings.HasPrefix(h.Get("Content-Type"), "text/csv") {
 			t.Errorf("status %d, type %q; want 200 text/csv", code, h.Get("Content-Type"))
+		}
+	})
+	t.Run("live rollout of a running request", func(t *testing.T) {
+		reqs, _ := f.store.Requests(context.Background(), sqlite.RequestFilter{States: []rewind.State{rewind.StatePending}})
+		if len(reqs) == 0 {
+			t.Fatal("no pending request")
+		}
+		id := reqs[0].ID
+		path := "/api/v1/requests/" + strconv.FormatInt(id, 10)
+		if _, body, _ := f.do(t, "vera", "GET", path, nil); body["rollout"] != nil {
+			t.Errorf("a pending request shows a rollout: %v", body["rollout"])
+		}
+		ctx := context.Background()
+		for _, step := range [][2]rewind.State{{rewind.StatePending, rewind.StateApproved}, {rewind.StateApproved, rewind.StateRunning}} {
+			if _, err := f.store.Move(ctx, id, []rewind.State{step[0]}, step[1], "", nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, body, _ := f.do(t, "vera", "GET", path, nil)
+		ro, _ := body["rollout"].(map[string]any)
+		if ro["phase"] != "progressing" || ro["updated"] != 2.0 || ro["desired"] != 3.0 {
+			t.Errorf("rollout %v, want progressing with 2 of 3 updated", body["rollout"])
+		}
+		if _, err := f.store.Move(ctx, id, []rewind.State{rewind.StateRunning}, rewind.StateFailed, "test over", nil); err != nil {
+			t.Fatal(err)
 		}
 	})
 	t.Run("requests and audit of a bound service token", func(t *testing.T) {
