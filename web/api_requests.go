@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"net/http"
 	"strconv"
 	"strings"
@@ -169,6 +170,12 @@ type apiNewRequest struct {
 	TargetID  int64  `json:"target_id"`
 	ToVersion int64  `json:"to_version"`
 	Reason    string `json:"reason"`
+	// Action, for a config, is "publish" (the default: publish the version's
+	// content) or "delete" (the state without the config: before the version
+	// created it, or as a deleted version recorded it).
+	Action string `json:"action,omitempty"`
+	// ConfirmDataID confirms a config's deletion: its data ID, typed.
+	ConfirmDataID string `json:"confirm_data_id,omitempty"`
 }
 
 // apiRequestCreate asks for a rollback of a service or config to a version.
@@ -221,11 +228,14 @@ func (s *Server) apiRequestCreate(c echo.Context) error {
 		}
 		n.Detail = "to version " + strconv.FormatInt(to.Number, 10) + " (revision " + to.Revision + ")"
 	case rewind.KindConfig:
-		if err := s.apiConfigRequest(c, t, to, &n); err != nil {
+		if err := s.apiConfigRequest(c, t, to, in, &n); err != nil {
 			return err
 		}
 	default:
 		return invalidField("target_id", "A database is rolled back by a SQL change, not to a version.")
+	}
+	if in.Action != "" && t.Kind != rewind.KindConfig {
+		return invalidField("action", "Only a config request has an action.")
 	}
 	r, err := s.requests().Create(ctx, a, n)
 	if err != nil && key != "" && rewind.ErrorCode(err) == rewind.ECONFLICT {
@@ -247,11 +257,15 @@ func (s *Server) apiRequestCreate(c echo.Context) error {
 
 // apiConfigRequest fills n for restoring config t to version to: the md5
 // Nacos holds now is what execution will insist on.
-func (s *Server) apiConfigRequest(c echo.Context, t *rewind.Target, to *rewind.Version, n *requests.NewRequest) error {
+func (s *Server) apiConfigRequest(c echo.Context, t *rewind.Target, to *rewind.Version, in apiNewRequest, n *requests.NewRequest) error {
 	ctx := c.Request().Context()
 	be, err := s.configBackend()
 	if err != nil {
 		return err
+	}
+	action := cmp.Or(in.Action, rewind.ConfigPublish)
+	if action != rewind.ConfigPublish && action != rewind.ConfigDelete {
+		return invalidField("action", "The action is publish or delete.")
 	}
 	live, err := be.Current(ctx, t)
 	if err != nil {
@@ -260,22 +274,30 @@ func (s *Server) apiConfigRequest(c echo.Context, t *rewind.Target, to *rewind.V
 	if err := be.Preflight(ctx, t); err != nil {
 		return err
 	}
+	deleting := action == rewind.ConfigDelete
 	switch {
-	case to.Content == "":
-		return invalidField("to_version", "Version %d is the config deleted; request its deletion on the config page.", to.Number)
-	case live.Exists && live.MD5 == to.Hash:
+	case !deleting && to.Content == "":
+		return invalidField("to_version", "Version %d is the config deleted: Nacos cannot publish empty content; ask for action delete instead.", to.Number)
+	case !deleting && live.Exists && live.MD5 == to.Hash:
 		return rewind.Errorf(rewind.ECONFLICT, "Nacos already holds the content of version %d; there is nothing to restore.", to.Number)
+	case deleting && !live.Exists:
+		return rewind.Errorf(rewind.ECONFLICT, "The config does not exist in Nacos now; there is nothing to delete.")
+	case deleting && strings.TrimSpace(in.ConfirmDataID) != t.Name:
+		return invalidField("confirm_data_id", "Give the data ID %s in confirm_data_id to confirm the deletion.", t.Name)
 	}
-	payload, err := rewind.ConfigRestore{Action: rewind.ConfigPublish}.Encode()
+	payload, err := rewind.ConfigRestore{Action: action}.Encode()
 	if err != nil {
 		return err
 	}
 	if n.Base, err = s.store.LiveConfigVersion(ctx, t.ID); err != nil {
 		n.Base = nil
 	}
+	what := "restore version " + strconv.FormatInt(to.Number, 10) + " (md5 " + md5Shown(be, t, to.Content, to.Hash, false) + ")"
+	if deleting {
+		what = "delete the config (" + deletedAs(to) + ")"
+	}
 	n.Expected, n.Payload = live.MD5, payload
-	n.Detail = "restore version " + strconv.FormatInt(to.Number, 10) + " (md5 " + md5Shown(be, t, to.Content, to.Hash, false) + "), seen as " +
-		stateShown(be, t, live.Exists, live.Content, live.MD5)
+	n.Detail = what + ", seen as " + stateShown(be, t, live.Exists, live.Content, live.MD5)
 	return nil
 }
 

@@ -848,3 +848,95 @@ func TestConfigPagesOverTLS(t *testing.T) {
 		t.Errorf("restore request over TLS = %d, want 303", code)
 	}
 }
+
+// TestAPIConfigRequests asks for a config's restore and its deletion
+// through the API, against the Nacos stand-in: the restore carries what
+// Nacos holds, the deletion needs the data ID typed, and the md5 of content
+// with masked values never comes back.
+func TestAPIConfigRequests(t *testing.T) {
+	s := newCfgServer(t)
+	s.nacos.Publish(appKey, "server:\n  port: 9090\n")
+	tg := s.target(t, "app.yaml", 2)
+	ctx := context.Background()
+	token, hash := rewind.NewTokenSecret()
+	tok := &rewind.APIToken{Name: "otto-cli", Username: "otto", Prefix: token[:8], CreatedBy: "otto"}
+	if err := s.store.CreateToken(ctx, tok, hash, rewind.AuditEvent{Actor: "otto", Action: rewind.ActionTokenCreate, Target: tok.Name}); err != nil {
+		t.Fatal(err)
+	}
+	post := func(body map[string]any) (int, string) {
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequest("POST", s.url+"/api/v1/requests", strings.NewReader(string(b)))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(out)
+	}
+	base := map[string]any{"target_id": tg.ID, "to_version": 1, "reason": "回滚 1.4.2 的配置"}
+	with := func(extra map[string]any) map[string]any {
+		m := map[string]any{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name string
+		body map[string]any
+		want int
+		has  string
+	}{
+		{"unknown action", with(map[string]any{"action": "drop"}), 400, "publish or delete"},
+		{"deletion without the data ID", with(map[string]any{"action": "delete"}), 400, "confirm_data_id"},
+		{"deletion with another data ID", with(map[string]any{"action": "delete", "confirm_data_id": "pay.properties"}), 400, "confirm_data_id"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := post(tc.body)
+			if code != tc.want || !strings.Contains(body, tc.has) {
+				t.Errorf("%d %s, want %d with %q", code, body, tc.want, tc.has)
+			}
+		})
+	}
+	if reqs, _ := s.store.Requests(ctx, sqlite.RequestFilter{TargetID: tg.ID}); len(reqs) != 0 {
+		t.Fatalf("refused calls made %d requests", len(reqs))
+	}
+	code, body := post(with(map[string]any{"action": "delete", "confirm_data_id": "app.yaml"}))
+	if code != http.StatusCreated {
+		t.Fatalf("deletion: %d %s", code, body)
+	}
+	reqs, _ := s.store.Requests(ctx, sqlite.RequestFilter{TargetID: tg.ID})
+	if len(reqs) != 1 || !strings.Contains(reqs[0].Payload, rewind.ConfigDelete) || reqs[0].Expected != nacos.ContentMD5("server:\n  port: 9090\n") {
+		t.Fatalf("deletion request = %+v", reqs)
+	}
+	if md5 := nacos.ContentMD5(appYAML); strings.Contains(body, md5) {
+		t.Errorf("the answer shows the md5 of content with masked values: %s", body)
+	}
+	if _, err := s.store.Move(ctx, reqs[0].ID, []rewind.State{rewind.StatePending}, rewind.StateCancelled, "test", nil); err != nil {
+		t.Fatal(err)
+	}
+	vs, err := s.m.Versions(ctx, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first int64
+	for _, v := range vs {
+		if v.MD5 == nacos.ContentMD5(appYAML) {
+			first = v.Number
+		}
+	}
+	code, body = post(with(map[string]any{"to_version": first}))
+	if code != http.StatusCreated {
+		t.Fatalf("restore: %d %s", code, body)
+	}
+	reqs, _ = s.store.Requests(ctx, sqlite.RequestFilter{TargetID: tg.ID, States: []rewind.State{rewind.StatePending}})
+	if len(reqs) != 1 || !strings.Contains(reqs[0].Payload, rewind.ConfigPublish) || strings.Contains(body, nacos.ContentMD5(appYAML)) {
+		t.Fatalf("restore request = %+v, answer %s", reqs, body)
+	}
+}
