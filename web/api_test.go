@@ -9,17 +9,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/rewindhq/rewind/internal/auth"
 	"github.com/rewindhq/rewind/internal/requests"
 	"github.com/rewindhq/rewind/internal/rewind"
-	"github.com/rewindhq/rewind/internal/secret"
 	"github.com/rewindhq/rewind/internal/sqlite"
 )
 
@@ -48,28 +45,7 @@ type apiFixture struct {
 func newAPIFixture(t testing.TB) *apiFixture {
 	t.Helper()
 	ctx := context.Background()
-	box, err := secret.NewBox(make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "rewind.db"), box)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	for _, u := range []struct {
-		name string
-		role rewind.Role
-	}{{"vera", rewind.RoleViewer}, {"otto", rewind.RoleOperator}, {"anna", rewind.RoleApprover}, {"adam", rewind.RoleAdmin}} {
-		hash, _ := auth.HashPassword("password-" + u.name)
-		if err := store.CreateUser(ctx, &rewind.User{Username: u.name, Role: u.role, PasswordHash: hash}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	env := &rewind.Environment{Name: "prod", RequiredApprovals: 1}
-	if err := store.SaveEnvironment(ctx, env); err != nil {
-		t.Fatal(err)
-	}
+	store, env := newProdStore(t)
 	tg := &rewind.Target{Kind: rewind.KindService, EnvironmentID: env.ID, OwnerID: 1, Namespace: "shop", Workload: "Deployment", Name: "web"}
 	if _, err := store.EnsureTarget(ctx, tg); err != nil {
 		t.Fatal(err)

@@ -9,19 +9,16 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/rewindhq/rewind/internal/auth"
 	"github.com/rewindhq/rewind/internal/configs"
 	"github.com/rewindhq/rewind/internal/nacos"
 	"github.com/rewindhq/rewind/internal/nacos/nacostest"
 	"github.com/rewindhq/rewind/internal/rewind"
-	"github.com/rewindhq/rewind/internal/secret"
 	"github.com/rewindhq/rewind/internal/sqlite"
 )
 
@@ -52,28 +49,7 @@ func newCfgServer(t testing.TB) *cfgServer {
 func newCfgServerWith(t testing.TB, opts nacostest.Options) *cfgServer {
 	t.Helper()
 	ctx := context.Background()
-	box, err := secret.NewBox(make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "rewind.db"), box)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	for _, u := range []struct {
-		name string
-		role rewind.Role
-	}{{"vera", rewind.RoleViewer}, {"otto", rewind.RoleOperator}, {"anna", rewind.RoleApprover}, {"adam", rewind.RoleAdmin}} {
-		hash, _ := auth.HashPassword("password-" + u.name)
-		if err := store.CreateUser(ctx, &rewind.User{Username: u.name, Role: u.role, PasswordHash: hash}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	env := &rewind.Environment{Name: "prod", RequiredApprovals: 1}
-	if err := store.SaveEnvironment(ctx, env); err != nil {
-		t.Fatal(err)
-	}
+	store, env := newProdStore(t)
 	srv := nacostest.Start(t, opts)
 	srv.Seed(appKey, "yaml", appYAML)
 	reg := &rewind.NacosServer{Name: "nacos-prod", EnvironmentID: env.ID, Addr: srv.Addr(), Username: srv.Username(), Password: srv.Password()}

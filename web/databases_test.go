@@ -16,11 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rewindhq/rewind/internal/auth"
 	"github.com/rewindhq/rewind/internal/dbchange"
 	"github.com/rewindhq/rewind/internal/rewind"
 	"github.com/rewindhq/rewind/internal/rollback"
-	"github.com/rewindhq/rewind/internal/secret"
 	"github.com/rewindhq/rewind/internal/sqlite"
 )
 
@@ -37,28 +35,7 @@ type dbServer struct {
 func newDBServer(t testing.TB, opt dbchange.Options) *dbServer {
 	t.Helper()
 	ctx := context.Background()
-	box, err := secret.NewBox(make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "rewind.db"), box)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	for _, u := range []struct {
-		name string
-		role rewind.Role
-	}{{"vera", rewind.RoleViewer}, {"otto", rewind.RoleOperator}, {"anna", rewind.RoleApprover}, {"adam", rewind.RoleAdmin}} {
-		hash, _ := auth.HashPassword("password-" + u.name)
-		if err := store.CreateUser(ctx, &rewind.User{Username: u.name, Role: u.role, PasswordHash: hash}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	env := &rewind.Environment{Name: "prod", RequiredApprovals: 1}
-	if err := store.SaveEnvironment(ctx, env); err != nil {
-		t.Fatal(err)
-	}
+	store, env := newProdStore(t)
 	file := filepath.Join(t.TempDir(), "shop.db")
 	raw, err := sql.Open("sqlite", file)
 	if err != nil {

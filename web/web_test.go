@@ -266,3 +266,35 @@ func TestSettingsEscapesAndValidates(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// newProdStore opens a store in a temp dir with the users vera (viewer),
+// otto (operator), anna (approver) and adam (admin), whose passwords are
+// "password-" and their name, and an environment prod that needs one
+// approval.
+func newProdStore(t testing.TB) (*sqlite.Store, *rewind.Environment) {
+	t.Helper()
+	ctx := context.Background()
+	box, err := secret.NewBox(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "rewind.db"), box)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	for _, u := range []struct {
+		name string
+		role rewind.Role
+	}{{"vera", rewind.RoleViewer}, {"otto", rewind.RoleOperator}, {"anna", rewind.RoleApprover}, {"adam", rewind.RoleAdmin}} {
+		hash, _ := auth.HashPassword("password-" + u.name)
+		if err := store.CreateUser(ctx, &rewind.User{Username: u.name, Role: u.role, PasswordHash: hash}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := &rewind.Environment{Name: "prod", RequiredApprovals: 1}
+	if err := store.SaveEnvironment(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	return store, env
+}
