@@ -84,14 +84,40 @@ func Migrate(ctx context.Context, db *sql.DB) (int, error) {
 	return applied, nil
 }
 
-func apply(ctx context.Context, db *sql.DB, m Migration) error {
-	tx, err := db.BeginTx(ctx, nil)
+// apply runs one migration in a transaction on one connection with foreign
+// keys off, so that a migration may rebuild a table that others reference
+// (SQLite's documented twelve-step procedure); before it commits, every
+// foreign key must hold again.
+func apply(ctx context.Context, db *sql.DB, m Migration) (err error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("migration %s: %w", m.Name, err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `PRAGMA foreign_keys = OFF`); err != nil {
+		return fmt.Errorf("migration %s: %w", m.Name, err)
+	}
+	defer func() {
+		if _, ferr := conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA foreign_keys = ON`); ferr != nil && err == nil {
+			err = fmt.Errorf("migration %s: %w", m.Name, ferr)
+		}
+	}()
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("migration %s: %w", m.Name, err)
 	}
 	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 		return fmt.Errorf("migration %s: %w", m.Name, err)
+	}
+	rows, err := tx.QueryContext(ctx, `PRAGMA foreign_key_check`)
+	if err != nil {
+		return fmt.Errorf("migration %s: %w", m.Name, err)
+	}
+	broken := rows.Next()
+	rows.Close()
+	if broken {
+		return fmt.Errorf("migration %s: it leaves foreign keys that point nowhere", m.Name)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (number, name) VALUES (?, ?)`, m.Number, m.Name); err != nil {
 		return fmt.Errorf("migration %s: %w", m.Name, err)

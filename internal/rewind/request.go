@@ -1,6 +1,9 @@
 package rewind
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -43,32 +46,134 @@ func (s State) CanMoveTo(next State) bool {
 // Final reports whether no further step follows s.
 func (s State) Final() bool { return len(transitions[s]) == 0 }
 
-// RollbackRequest is a request to bring a target back to a version, or for a
-// database to run rollback SQL.
-type RollbackRequest struct {
-	ID        int64
-	TargetID  int64
-	VersionID int64 // the version to bring back; 0 for SQL
-	// BaseVersionID is the current version the requester saw when asking.
-	BaseVersionID int64
-	State         State
-	Requester     string
-	Reason        string
-	// Expected is what the requester saw of the live target: a Kubernetes
-	// resourceVersion, a Nacos md5. Execution is refused if it changed.
-	Expected          string
+// RequestKind says whether a request rolls back or changes: a rollback (of
+// targets, or of a release) or a SQL change.
+type RequestKind string
+
+// The kinds of request.
+const (
+	RequestRollback RequestKind = "rollback"
+	RequestChange   RequestKind = "change"
+)
+
+// Request is anything that waits for approval and then acts on targets: a
+// rollback request or a SQL change. What it does is its plan, the ordered
+// Steps, each on one target; a single-target request is a plan of one step.
+type Request struct {
+	ID            int64
+	Kind          RequestKind
+	EnvironmentID int64
+	// ReleaseID is, for a SQL change, the release it belongs to; for a
+	// rollback, the release it rolls back. ToReleaseID is the earlier
+	// release such a rollback returns to (0: the state before ReleaseID).
+	ReleaseID         int64
+	ToReleaseID       int64
+	State             State
+	Requester         string
+	Reason            string
 	RequiredApprovals int
-	Approvals         []Approval
-	// Outcome says what happened and what state the target is in, in words.
-	Outcome string
-	// ResultVersionID is the version the rollback made, once recorded.
-	ResultVersionID int64
-	// Payload holds kind-specific data, such as rollback SQL.
-	Payload    string
+	// PlanHash fingerprints the steps; an approval counts only for the plan
+	// it saw (Approval.PlanHash), so any change to the plan needs approving again.
+	PlanHash  string
+	Approvals []Approval
+	Steps     []Step
+	// Outcome says what happened and what state the targets are in, in words.
+	Outcome    string
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 	StartedAt  *time.Time
 	FinishedAt *time.Time
+}
+
+// StepState is where one step of a plan is.
+type StepState string
+
+// The states of a step: waiting → running → succeeded | failed, or skipped.
+const (
+	StepWaiting   StepState = "waiting"
+	StepRunning   StepState = "running"
+	StepSucceeded StepState = "succeeded"
+	StepFailed    StepState = "failed"
+	StepSkipped   StepState = "skipped"
+)
+
+// Step is one step of a plan: bring TargetID to version VersionID (0 for SQL,
+// whose statements are in Payload).
+type Step struct {
+	ID        int64
+	RequestID int64
+	Position  int // from 1, the order in which steps run
+	TargetID  int64
+	VersionID int64 // the version to bring back; 0 for SQL
+	// BaseVersionID is the current version the requester saw when asking.
+	BaseVersionID int64
+	// Expected is what the requester saw of the live target: a Kubernetes
+	// resourceVersion, a Nacos md5. Execution is refused if it changed.
+	Expected string
+	// Payload holds kind-specific data, such as the SQL or a config restore.
+	Payload string
+	// Detail says what the step does, in words, without secrets.
+	Detail  string
+	State   StepState
+	Outcome string
+	// Note is why the step was skipped.
+	Note string
+	// ResultVersionID is the version the step made, once recorded.
+	ResultVersionID int64
+	// Attempts counts the runs of the step (a retry adds one).
+	Attempts   int
+	StartedAt  *time.Time
+	FinishedAt *time.Time
+}
+
+// First is the first step of the plan: the whole plan of a single-target
+// request. A request always has at least one step.
+func (r *Request) First() *Step {
+	if len(r.Steps) == 0 {
+		return &Step{}
+	}
+	return &r.Steps[0]
+}
+
+// Step returns the step with that ID, or nil.
+func (r *Request) Step(id int64) *Step {
+	for i := range r.Steps {
+		if r.Steps[i].ID == id {
+			return &r.Steps[i]
+		}
+	}
+	return nil
+}
+
+// Done counts the steps that succeeded or were skipped.
+func (r *Request) Done() int {
+	n := 0
+	for _, s := range r.Steps {
+		if s.State == StepSucceeded || s.State == StepSkipped {
+			n++
+		}
+	}
+	return n
+}
+
+// Failed returns the step that failed, or nil.
+func (r *Request) Failed() *Step {
+	for i := range r.Steps {
+		if r.Steps[i].State == StepFailed {
+			return &r.Steps[i]
+		}
+	}
+	return nil
+}
+
+// PlanHash fingerprints steps: their targets, versions, what was seen and
+// what they carry, in order. Two plans with the same hash do the same.
+func PlanHash(steps []Step) string {
+	h := sha256.New()
+	for _, s := range steps {
+		fmt.Fprintf(h, "%d\x00%d\x00%d\x00%d\x00%q\x00%q\n", s.Position, s.TargetID, s.VersionID, s.BaseVersionID, s.Expected, s.Payload)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Approval is one approver's yes or no on a rollback request.
@@ -78,6 +183,8 @@ type Approval struct {
 	Approver  string
 	Approve   bool
 	Comment   string
+	// PlanHash is the plan the approver saw.
+	PlanHash  string
 	CreatedAt time.Time
 }
 
@@ -93,11 +200,11 @@ func ValidateReason(reason string) (string, error) {
 	return reason, nil
 }
 
-// Approvals counts the yes votes on r.
-func (r *RollbackRequest) approvalCount() int {
+// approvalCount counts the yes votes on r's plan as it is now.
+func (r *Request) approvalCount() int {
 	n := 0
 	for _, a := range r.Approvals {
-		if a.Approve {
+		if a.Approve && a.PlanHash == r.PlanHash {
 			n++
 		}
 	}
@@ -107,7 +214,7 @@ func (r *RollbackRequest) approvalCount() int {
 // Decide applies an approver's decision to a pending request and returns the
 // state the request moves to (which may stay pending while more approvals are
 // needed). It does not change r.
-func (r *RollbackRequest) Decide(u User, approve bool, comment string) (State, error) {
+func (r *Request) Decide(u User, approve bool, comment string) (State, error) {
 	if !u.Role.Allows(RoleApprover) {
 		return "", Errorf(EFORBIDDEN, "Only an approver or admin can approve or reject a rollback request.")
 	}
@@ -118,7 +225,7 @@ func (r *RollbackRequest) Decide(u User, approve bool, comment string) (State, e
 		return "", Errorf(EFORBIDDEN, "You cannot approve or reject your own request.")
 	}
 	for _, a := range r.Approvals {
-		if a.Approver == u.Username {
+		if a.Approver == u.Username && a.PlanHash == r.PlanHash {
 			return "", Errorf(ECONFLICT, "You have already decided on this request.")
 		}
 	}
@@ -138,7 +245,7 @@ func (r *RollbackRequest) Decide(u User, approve bool, comment string) (State, e
 }
 
 // CanCancel reports whether user u may cancel r now.
-func (r *RollbackRequest) CanCancel(u User) error {
+func (r *Request) CanCancel(u User) error {
 	if r.State != StatePending && r.State != StateApproved {
 		return Errorf(ECONFLICT, "This request is %s; it can no longer be cancelled.", r.State)
 	}
