@@ -222,4 +222,3 @@ func (s *Server) planView(c echo.Context, p *plans.Plan) (templates.PlanView, er
 	}
 	return v, nil
 }
-
