@@ -554,3 +554,51 @@ func (s *Store) RequestState(ctx context.Context, id int64) (rewind.State, error
 	}
 	return st, nil
 }
+
+// RecordReleaseRollback records that request requestID, run by by, rolled
+// release of back: of is marked rolled back by the request, and a new
+// finished release "rollback of NAME" of the same workflow holds the
+// versions the plan's steps made (how rollback). It records ev in the same
+// transaction and returns the new release.
+func (s *Store) RecordReleaseRollback(ctx context.Context, of, requestID int64, by string, versions []int64, ev rewind.AuditEvent) (*rewind.Release, error) {
+	var id int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		r, err := scanRelease(tx.QueryRowContext(ctx, `SELECT `+releaseCols+` FROM releases r WHERE r.id = ?`, of))
+		if err != nil {
+			return notFound("Release", err)
+		}
+		if r.RolledBackBy != 0 && r.RolledBackBy != requestID {
+			var st string
+			if err := tx.QueryRowContext(ctx, `SELECT state FROM requests WHERE id = ?`, r.RolledBackBy).Scan(&st); err == nil && rewind.State(st) == rewind.StateSucceeded {
+				return rewind.Errorf(rewind.ECONFLICT, "Release %s (#%d) was already rolled back by request %d.", r.Name, r.Number, r.RolledBackBy)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE releases SET rolled_back_by = ? WHERE id = ?`, requestID, of); err != nil {
+			return err
+		}
+		var number int64
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(number), 0) + 1 FROM releases WHERE workflow_id = ?`, r.WorkflowID).Scan(&number); err != nil {
+			return err
+		}
+		now := fmtTime(s.now())
+		res, err := tx.ExecContext(ctx, `INSERT INTO releases (workflow_id, number, name, commit_sha, started_by, started_at, finished_at, state, rollback_of, request_id)
+			VALUES (?, ?, ?, '', ?, ?, ?, 'succeeded', ?, ?)`, r.WorkflowID, number, "rollback of "+r.Name, by, now, now, of, requestID)
+		if err != nil {
+			return err
+		}
+		id, _ = res.LastInsertId()
+		for _, v := range versions {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM release_items WHERE version_id = ?`, v); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO release_items (release_id, version_id, how) VALUES (?, ?, 'rollback')`, id, v); err != nil {
+				return err
+			}
+		}
+		return s.addAudit(ctx, tx, ev)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("record rollback of release %d: %w", of, err)
+	}
+	return s.Release(ctx, id)
+}
