@@ -142,7 +142,8 @@ func (s *Server) apiWorkflows(c echo.Context) error {
 	return paged(c, out)
 }
 
-func (s *Server) apiWorkflow(c echo.Context) error {
+// apiWorkflowShow shows one workflow with its targets and current release.
+func (s *Server) apiWorkflowShow(c echo.Context) error {
 	id, err := idParam(c, "id")
 	if err != nil {
 		return err
@@ -321,8 +322,8 @@ func (s *Server) apiReleaseShowID(c echo.Context, status int, id int64) error {
 	return c.JSON(status, out)
 }
 
-// apiRelease shows one release with its items.
-func (s *Server) apiRelease(c echo.Context) error {
+// apiReleaseShow shows one release with its items.
+func (s *Server) apiReleaseShow(c echo.Context) error {
 	id, err := idParam(c, "id")
 	if err != nil {
 		return err
