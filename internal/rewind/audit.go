@@ -27,8 +27,6 @@ const (
 	ActionReleaseFail    = "release.fail"
 	ActionReleaseBlock   = "release.block"
 	ActionReleaseUnblock = "release.unblock"
-	// ActionReleaseRollback records a release rolled back by a plan.
-	ActionReleaseRollback = "release.rollback"
 )
 
 // AuditEvent is an append-only record of who did what, when, to which target,

@@ -310,38 +310,3 @@ func TestReleaseBlockAndAttach(t *testing.T) {
 		t.Errorf("ReleaseByName = %v, %v", byName, err)
 	}
 }
-
-func TestRecordReleaseRollback(t *testing.T) {
-	f := newReleaseFixture(t)
-	ctx := context.Background()
-	s := f.s
-	r := f.start(t, "3.0")
-	f.clock = f.clock.Add(time.Minute)
-	f.record(t, f.svc, "svc-3.0", 0, rewind.SourceObserved)
-	if _, err := s.FinishRelease(ctx, r.ID, rewind.ReleaseSucceeded, "", nil, rewind.AuditEvent{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.DB().Exec(`INSERT INTO requests (id, kind, environment_id, state, requester, reason, required_approvals, created_at, updated_at)
-		VALUES (5, 'rollback', ?, 'succeeded', 'otto', 'bad', 0, 'x', 'x')`, f.env.ID); err != nil {
-		t.Fatal(err)
-	}
-	f.clock = f.clock.Add(time.Minute)
-	back := f.record(t, f.svc, "svc-0", 0, rewind.SourceRollback)
-	rb, err := s.RecordReleaseRollback(ctx, r.ID, 5, "otto", []int64{back.ID}, rewind.AuditEvent{Actor: "otto", Action: rewind.ActionReleaseRollback})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rb.Number != 2 || rb.RollbackOf != r.ID || rb.RequestID != 5 || rb.State != rewind.ReleaseSucceeded || rb.Name != "rollback of 3.0" ||
-		!equalItems(itemsOf(rb), map[int64]rewind.ItemHow{back.ID: rewind.ItemRollback}) {
-		t.Errorf("rollback release %+v items %v", rb, itemsOf(rb))
-	}
-	if got, _ := s.Release(ctx, r.ID); got.RolledBackBy != 5 {
-		t.Errorf("rolled back by %d", got.RolledBackBy)
-	}
-	if _, err := s.RecordReleaseRollback(ctx, r.ID, 6, "otto", nil, rewind.AuditEvent{}); rewind.ErrorCode(err) != rewind.ECONFLICT {
-		t.Errorf("second rollback: %v, want conflict", err)
-	}
-	if st, err := s.RequestState(ctx, 5); err != nil || st != rewind.StateSucceeded {
-		t.Errorf("RequestState = %q, %v", st, err)
-	}
-}
