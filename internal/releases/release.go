@@ -529,9 +529,14 @@ func (s *Service) Attach(ctx context.Context, releaseID int64, v *rewind.Version
 // rewind.dev/release, "WORKFLOW/NAME"; empty when none). A named release
 // of a workflow of t's environment that holds t gets it (how annotation);
 // else a finished release whose window holds its time, when it was
-// recorded late. It returns the release's ID, or 0: the version stays an
+// recorded late. A version made by a Rewind rollback joins none. It returns the release's ID, or 0: the version stays an
 // unreleased change, or an open release observes it.
 func (s *Service) Recorded(ctx context.Context, t *rewind.Target, v *rewind.Version, annotation string) (int64, error) {
+	if v.Source == rewind.SourceRollback {
+		// A rollback to an annotated template names the release rolled
+		// back to, not one this version belongs to; the plan records it.
+		return 0, nil
+	}
 	if id, err := s.store.ReleaseOfVersion(ctx, v.ID); err != nil || id != 0 {
 		return id, err
 	}

@@ -285,6 +285,13 @@ func TestFinishNamedAndRecorded(t *testing.T) {
 	if id, err := f.svc.Recorded(ctx, f.api, annotated, "shop/2.0"); err != nil || id != r.ID {
 		t.Errorf("Recorded = %d, %v; want release %d", id, err, r.ID)
 	}
+	back, _, err := f.store.RecordVersion(ctx, &rewind.Version{TargetID: f.api.ID, Content: "api-0", Hash: "api-0", Source: rewind.SourceRollback, CreatedAt: time.Now().UTC()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, err := f.svc.Recorded(ctx, f.api, back, "shop/2.0"); err != nil || id != 0 {
+		t.Errorf("Recorded a rollback = %d, %v; want none", id, err)
+	}
 	other := f.record(t, f.stagingAPI, "staging-2.0", -3*time.Hour)
 	if id, err := f.svc.Recorded(ctx, f.stagingAPI, other, "shop/2.0"); err != nil || id != 0 {
 		t.Errorf("Recorded in staging = %d, %v; want none (no workflow shop there)", id, err)
