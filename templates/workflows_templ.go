@@ -3274,7 +3274,7 @@ func WorkflowForm(v WorkflowFormView) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 278, "\" hx-trigger=\"change\" hx-include=\"#workflow-form\" hx-target=\"#workflow-form\" hx-swap=\"outerHTML\" hx-select=\"#workflow-form\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 278, "\" hx-trigger=\"change\" hx-include=\"#workflow-form\" hx-params=\"not csrf_token\" hx-target=\"#workflow-form\" hx-swap=\"outerHTML\" hx-select=\"#workflow-form\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
