@@ -98,7 +98,7 @@ type ConfigView struct {
 	// Versions is one page of the versions, newest first.
 	Versions []ConfigVersionRow
 	Nav      PageNav
-	Open     *rewind.RollbackRequest
+	Open     *rewind.Request
 }
 
 // MaskNote says whether the values of secret keys are masked on a page and

@@ -455,7 +455,7 @@ func pollTrigger(s rewind.State) string {
 	return "every 2s"
 }
 
-func approvalCount(r *rewind.RollbackRequest) int {
+func approvalCount(r *rewind.Request) int {
 	n := 0
 	for _, a := range r.Approvals {
 		if a.Approve {

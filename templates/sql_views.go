@@ -28,7 +28,7 @@ type DatabaseRow struct {
 	Changes    int64
 	Connected  bool
 	State      string // "connected" or what is wrong
-	OpenChange *rewind.RollbackRequest
+	OpenChange *rewind.Request
 }
 
 // DatabaseView is the changes page of one database, newest first.
@@ -43,12 +43,12 @@ type DatabaseView struct {
 	Changes   []ChangeRow
 	Nav       PageNav
 	CanSubmit bool
-	Open      *rewind.RollbackRequest // the open request that blocks a new one
+	Open      *rewind.Request // the open request that blocks a new one
 }
 
 // ChangeRow is one SQL change or rollback in a database's list.
 type ChangeRow struct {
-	R            *rewind.RollbackRequest
+	R            *rewind.Request
 	Kind         string // change or rollback
 	Statements   int    // -1 when the SQL cannot be split
 	Executed     bool

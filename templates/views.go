@@ -73,7 +73,7 @@ type ServiceView struct {
 	Nav        PageNav
 	Latest     int64 // the current version number
 	CanRequest bool
-	Open       *rewind.RollbackRequest // an open request on this service, if any
+	Open       *rewind.Request // an open request on this service, if any
 }
 
 // CompareView compares two versions of a target.
@@ -169,7 +169,7 @@ func i32(n int32) string { return strconv.Itoa(int(n)) }
 // RequestView is one rollback request.
 type RequestView struct {
 	CSRF       string
-	R          *rewind.RollbackRequest
+	R          *rewind.Request
 	Target     *rewind.Target
 	TargetPath string
 	Env        string
@@ -193,7 +193,7 @@ type RequestView struct {
 
 // RequestItem is a rollback request in a list.
 type RequestItem struct {
-	R      *rewind.RollbackRequest
+	R      *rewind.Request
 	Target *rewind.Target
 	Env    string
 	To     *rewind.Version

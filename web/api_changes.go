@@ -30,7 +30,7 @@ func (s *Server) apiChange(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := rewind.ParseSQLRequest(r.Payload)
+	p, err := rewind.ParseSQLRequest(r.First().Payload)
 	if err != nil {
 		return rewind.Errorf(rewind.ENOTFOUND, "This request holds no SQL.")
 	}
@@ -39,7 +39,7 @@ func (s *Server) apiChange(c echo.Context) error {
 		return err
 	}
 	out := apiChange{apiRequestBody: b, SQLKind: p.Kind, SQL: p.SQL, RollbackSQL: p.RollbackSQL}
-	if ex, err := s.store.SQLExecutionByRequest(c.Request().Context(), r.ID); err == nil {
+	if ex, err := s.store.SQLExecutionByStep(c.Request().Context(), r.First().ID); err == nil {
 		out.Executed, out.Succeeded, out.Applied, out.Rows, out.SavedRows = true, ex.Succeeded, ex.Applied, ex.RowsAffected, ex.SavedRows
 		out.GeneratedRollbackSQL = ex.RollbackSQL
 	} else if rewind.ErrorCode(err) != rewind.ENOTFOUND {

@@ -55,7 +55,7 @@ type apiRollout struct {
 	Available int32  `json:"available"`
 }
 
-func (s *Server) toAPIRequest(c echo.Context, r *rewind.RollbackRequest) (apiRequestBody, error) {
+func (s *Server) toAPIRequest(c echo.Context, r *rewind.Request) (apiRequestBody, error) {
 	ctx := c.Request().Context()
 	it, err := s.requestItem(ctx, r, false)
 	if err != nil {
@@ -64,7 +64,7 @@ func (s *Server) toAPIRequest(c echo.Context, r *rewind.RollbackRequest) (apiReq
 	if !actor(c).Sees(it.Target.EnvironmentID) {
 		return apiRequestBody{}, rewind.Errorf(rewind.ENOTFOUND, "No request with ID %d.", r.ID)
 	}
-	b := apiRequestBody{ID: r.ID, TargetID: r.TargetID, Target: it.Target.Label(), Kind: string(it.Target.Kind), Environment: it.Env,
+	b := apiRequestBody{ID: r.ID, TargetID: r.First().TargetID, Target: it.Target.Label(), Kind: string(it.Target.Kind), Environment: it.Env,
 		State: string(r.State), Final: r.State.Final(), Requester: r.Requester, Reason: r.Reason, RequiredApprovals: r.RequiredApprovals,
 		Approvals: []apiApproval{}, Outcome: r.Outcome, CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt}
 	number := func(id int64) int64 {
@@ -76,7 +76,7 @@ func (s *Server) toAPIRequest(c echo.Context, r *rewind.RollbackRequest) (apiReq
 		}
 		return 0
 	}
-	b.ToVersion, b.BaseVersion, b.ResultVersion = number(r.VersionID), number(r.BaseVersionID), number(r.ResultVersionID)
+	b.ToVersion, b.BaseVersion, b.ResultVersion = number(r.First().VersionID), number(r.First().BaseVersionID), number(r.First().ResultVersionID)
 	for _, a := range r.Approvals {
 		b.Approvals = append(b.Approvals, apiApproval{a.Approver, a.Approve, a.Comment, a.CreatedAt})
 	}
@@ -117,7 +117,7 @@ func (s *Server) apiRequests(c echo.Context) error {
 
 // visibleRequests keeps the requests on targets of environments the actor
 // sees.
-func (s *Server) visibleRequests(c echo.Context, all []*rewind.RollbackRequest) ([]*rewind.RollbackRequest, error) {
+func (s *Server) visibleRequests(c echo.Context, all []*rewind.Request) ([]*rewind.Request, error) {
 	a := actor(c)
 	if len(a.Environments) == 0 {
 		return all, nil
@@ -125,13 +125,13 @@ func (s *Server) visibleRequests(c echo.Context, all []*rewind.RollbackRequest) 
 	envOf := map[int64]int64{}
 	out := all[:0:0]
 	for _, r := range all {
-		env, ok := envOf[r.TargetID]
+		env, ok := envOf[r.First().TargetID]
 		if !ok {
-			t, err := s.store.Target(c.Request().Context(), r.TargetID)
+			t, err := s.store.Target(c.Request().Context(), r.First().TargetID)
 			if err != nil {
 				return nil, err
 			}
-			env, envOf[r.TargetID] = t.EnvironmentID, t.EnvironmentID
+			env, envOf[r.First().TargetID] = t.EnvironmentID, t.EnvironmentID
 		}
 		if a.Sees(env) {
 			out = append(out, r)
@@ -156,7 +156,7 @@ func (s *Server) apiRequest(c echo.Context) error {
 		return err
 	}
 	if b.Kind == string(rewind.KindService) && (r.State == rewind.StateRunning || r.State.Final()) {
-		if t, err := s.store.Target(ctx, r.TargetID); err == nil && t.DeletedAt == nil {
+		if t, err := s.store.Target(ctx, r.First().TargetID); err == nil && t.DeletedAt == nil {
 			if st, err := s.services.Status(ctx, t); err == nil && st != nil {
 				b.Rollout = &apiRollout{Phase: string(st.Phase), Message: st.Message, Desired: st.Desired, Updated: st.Updated, Ready: st.Ready, Available: st.Available}
 			}
@@ -217,16 +217,16 @@ func (s *Server) apiRequestCreate(c echo.Context) error {
 	} else if err != nil {
 		return err
 	}
-	n := requests.NewRequest{Target: t, To: to, Reason: in.Reason}
+	n := requests.NewRequest{Reason: in.Reason, Steps: []requests.NewStep{{Target: t, To: to}}}
 	switch t.Kind {
 	case rewind.KindService:
-		if n.Base, err = s.store.LatestVersion(ctx, t.ID); err != nil {
+		if n.Steps[0].Base, err = s.store.LatestVersion(ctx, t.ID); err != nil {
 			return err
 		}
-		if n.Expected, err = s.services.Preflight(ctx, t, to); err != nil {
+		if n.Steps[0].Expected, err = s.services.Preflight(ctx, t, to); err != nil {
 			return err
 		}
-		n.Detail = "to version " + strconv.FormatInt(to.Number, 10) + " (revision " + to.Revision + ")"
+		n.Steps[0].Detail = "to version " + strconv.FormatInt(to.Number, 10) + " (revision " + to.Revision + ")"
 	case rewind.KindConfig:
 		if err := s.apiConfigRequest(c, t, to, in, &n); err != nil {
 			return err
@@ -289,15 +289,15 @@ func (s *Server) apiConfigRequest(c echo.Context, t *rewind.Target, to *rewind.V
 	if err != nil {
 		return err
 	}
-	if n.Base, err = s.store.LiveConfigVersion(ctx, t.ID); err != nil {
-		n.Base = nil
+	if n.Steps[0].Base, err = s.store.LiveConfigVersion(ctx, t.ID); err != nil {
+		n.Steps[0].Base = nil
 	}
 	what := "restore version " + strconv.FormatInt(to.Number, 10) + " (md5 " + md5Shown(be, t, to.Content, to.Hash, false) + ")"
 	if deleting {
 		what = "delete the config (" + deletedAs(to) + ")"
 	}
-	n.Expected, n.Payload = live.MD5, payload
-	n.Detail = what + ", seen as " + stateShown(be, t, live.Exists, live.Content, live.MD5)
+	n.Steps[0].Expected, n.Steps[0].Payload = live.MD5, payload
+	n.Steps[0].Detail = what + ", seen as " + stateShown(be, t, live.Exists, live.Content, live.MD5)
 	return nil
 }
 

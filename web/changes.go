@@ -55,7 +55,7 @@ func (s *Server) changeFormView(c echo.Context) (templates.ChangeFormView, error
 	return v, nil
 }
 
-func (s *Server) openRequest(ctx context.Context, targetID int64) *rewind.RollbackRequest {
+func (s *Server) openRequest(ctx context.Context, targetID int64) *rewind.Request {
 	reqs, _, err := s.store.DatabaseRequests(ctx, targetID, 0, 20)
 	if err != nil {
 		return nil
@@ -131,7 +131,7 @@ func (r *changeRefusal) Error() string { return r.Message }
 // submitChange checks a SQL change (its statements, its rollback SQL, the
 // reason, the preview) and stores it as a request on database d. A change
 // it refuses comes back as a *changeRefusal.
-func (s *Server) submitChange(c echo.Context, t *rewind.Target, d *rewind.Database, in changeInput) (*rewind.RollbackRequest, error) {
+func (s *Server) submitChange(c echo.Context, t *rewind.Target, d *rewind.Database, in changeInput) (*rewind.Request, error) {
 	ctx := c.Request().Context()
 	backend, err := s.databases()
 	if err != nil {
@@ -190,8 +190,7 @@ func (s *Server) submitChange(c echo.Context, t *rewind.Target, d *rewind.Databa
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.requests().Create(ctx, actor(c), requests.NewRequest{Target: t, Reason: reason, Payload: payload,
-		Detail: "SQL change: " + statementSummary(stmts) + previewMark(p)})
+	r, err := s.requests().Create(ctx, actor(c), requests.NewRequest{Kind: rewind.RequestChange, Reason: reason, Steps: []requests.NewStep{{Target: t, Payload: payload, Detail: "SQL change: " + statementSummary(stmts) + previewMark(p)}}})
 	if rewind.ErrorCode(err) == rewind.ECONFLICT {
 		return nil, &changeRefusal{Status: http.StatusConflict, Message: rewind.ErrorMessage(err)}
 	}
@@ -282,8 +281,8 @@ func previewMark(p rewind.SQLRequest) string {
 
 // sqlPreviewErrors are, for SQL submitted with a failing preview, what the
 // preview found.
-func sqlPreviewErrors(r *rewind.RollbackRequest) []string {
-	p, err := rewind.ParseSQLRequest(r.Payload)
+func sqlPreviewErrors(r *rewind.Request) []string {
+	p, err := rewind.ParseSQLRequest(r.First().Payload)
 	if err != nil || !p.PreviewFailed {
 		return nil
 	}
@@ -316,10 +315,10 @@ func (s *Server) changePreview(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		if r.TargetID != t.ID {
+		if r.First().TargetID != t.ID {
 			return rewind.Errorf(rewind.ENOTFOUND, "Request not found on this database.")
 		}
-		p, err := rewind.ParseSQLRequest(r.Payload)
+		p, err := rewind.ParseSQLRequest(r.First().Payload)
 		if err != nil {
 			return rewind.Errorf(rewind.EINVALID, "The request holds no readable SQL.")
 		}
@@ -377,7 +376,7 @@ func (s *Server) sqlRollbackView(c echo.Context) (templates.ChangeFormView, *rew
 	if err != nil {
 		return v, nil, nil, err
 	}
-	p, err := rewind.ParseSQLRequest(orig.Payload)
+	p, err := rewind.ParseSQLRequest(orig.First().Payload)
 	if err != nil {
 		return v, nil, nil, rewind.Errorf(rewind.EINVALID, "The change holds no readable SQL.")
 	}
@@ -483,8 +482,7 @@ func (s *Server) sqlRollbackCreate(c echo.Context) error {
 	if generated {
 		how = "generated"
 	}
-	r, err := s.requests().Create(ctx, actor(c), requests.NewRequest{Target: t, Reason: reason, Payload: payload,
-		Detail: fmt.Sprintf("SQL rollback of version %d (request #%d), %s: %s%s", ver.Number, ex.RequestID, how, statementSummary(stmts), previewMark(p))})
+	r, err := s.requests().Create(ctx, actor(c), requests.NewRequest{Reason: reason, Steps: []requests.NewStep{{Target: t, Payload: payload, Detail: fmt.Sprintf("SQL rollback of version %d (request #%d), %s: %s%s", ver.Number, ex.RequestID, how, statementSummary(stmts), previewMark(p))}}})
 	if err != nil {
 		if rewind.ErrorCode(err) == rewind.ECONFLICT {
 			return fail(http.StatusConflict, rewind.ErrorMessage(err))
@@ -496,13 +494,13 @@ func (s *Server) sqlRollbackCreate(c echo.Context) error {
 }
 
 // changeView builds the SQL part of the page of request r on database t.
-func (s *Server) changeView(c echo.Context, r *rewind.RollbackRequest, t *rewind.Target) (*templates.ChangeView, error) {
+func (s *Server) changeView(c echo.Context, r *rewind.Request, t *rewind.Target) (*templates.ChangeView, error) {
 	ctx := c.Request().Context()
 	backend, err := s.databases()
 	if err != nil {
 		return nil, err
 	}
-	p, err := rewind.ParseSQLRequest(r.Payload)
+	p, err := rewind.ParseSQLRequest(r.First().Payload)
 	if err != nil {
 		return nil, fmt.Errorf("request %d: %w", r.ID, err)
 	}
@@ -520,7 +518,7 @@ func (s *Server) changeView(c echo.Context, r *rewind.RollbackRequest, t *rewind
 		v.Of = s.changeOfVersion(ctx, p.OfVersion)
 	}
 	u := currentUser(c)
-	ex, err := s.store.SQLExecutionByRequest(ctx, r.ID)
+	ex, err := s.store.SQLExecutionByStep(ctx, r.First().ID)
 	switch {
 	case rewind.ErrorCode(err) == rewind.ENOTFOUND:
 		if dbErr != nil {
@@ -600,8 +598,8 @@ func cutSQL(s string, n int) string {
 }
 
 // sqlExcerpt is the start of the SQL of a request on a database, for lists.
-func sqlExcerpt(r *rewind.RollbackRequest) string {
-	p, err := rewind.ParseSQLRequest(r.Payload)
+func sqlExcerpt(r *rewind.Request) string {
+	p, err := rewind.ParseSQLRequest(r.First().Payload)
 	if err != nil {
 		return ""
 	}
@@ -618,7 +616,7 @@ func (s *Server) changeSQL(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := rewind.ParseSQLRequest(r.Payload)
+	p, err := rewind.ParseSQLRequest(r.First().Payload)
 	if err != nil {
 		return rewind.Errorf(rewind.ENOTFOUND, "This request holds no SQL.")
 	}
@@ -631,7 +629,7 @@ func (s *Server) changeRollbackSQL(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ex, err := s.store.SQLExecutionByRequest(c.Request().Context(), r.ID)
+	ex, err := s.store.SQLExecutionByStep(c.Request().Context(), r.First().ID)
 	if err != nil {
 		return err
 	}
@@ -642,7 +640,7 @@ func (s *Server) changeRollbackSQL(c echo.Context) error {
 }
 
 // databaseRequest loads the request named by :id, which must be on a database.
-func (s *Server) databaseRequest(c echo.Context) (*rewind.RollbackRequest, *rewind.Target, error) {
+func (s *Server) databaseRequest(c echo.Context) (*rewind.Request, *rewind.Target, error) {
 	ctx := c.Request().Context()
 	id, err := idParam(c, "id")
 	if err != nil {
@@ -652,7 +650,7 @@ func (s *Server) databaseRequest(c echo.Context) (*rewind.RollbackRequest, *rewi
 	if err != nil {
 		return nil, nil, err
 	}
-	t, err := s.store.Target(ctx, r.TargetID)
+	t, err := s.store.Target(ctx, r.First().TargetID)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -30,7 +30,7 @@ func BenchmarkChangePage2k(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	r := &rewind.RollbackRequest{TargetID: s.target.ID, Requester: "otto", Reason: "bench", Payload: payload}
+	r := &rewind.Request{Requester: "otto", Reason: "bench", Steps: []rewind.Step{{TargetID: s.target.ID, Payload: payload}}}
 	if err := s.store.CreateRequest(ctx, r, rewind.AuditEvent{Actor: "otto", Action: rewind.ActionRequest}); err != nil {
 		b.Fatal(err)
 	}

@@ -175,8 +175,8 @@ func (s *Server) configRollbackCreate(c echo.Context) error {
 	if r.action == rewind.ConfigDelete {
 		what = "delete the config (" + deletedAs(v.To) + ")"
 	}
-	req, err := s.requests().Create(ctx, actor(c), requests.NewRequest{Target: t, To: v.To, Base: v.Current, Reason: reason,
-		Expected: r.live.MD5, Payload: payload, Detail: what + ", seen as " + r.extra.Seen})
+	req, err := s.requests().Create(ctx, actor(c), requests.NewRequest{Reason: reason, Steps: []requests.NewStep{{Target: t, To: v.To, Base: v.Current,
+		Expected: r.live.MD5, Payload: payload, Detail: what + ", seen as " + r.extra.Seen}}})
 	if err != nil {
 		if rewind.ErrorCode(err) == rewind.ECONFLICT {
 			return fail(rewind.ErrorMessage(err))

@@ -283,8 +283,8 @@ func TestConfigRestoreRequest(t *testing.T) {
 		t.Fatalf("requests = %v, %v", reqs, err)
 	}
 	r := reqs[0]
-	restore, err := rewind.ParseConfigRestore(r.Payload)
-	if err != nil || restore.Action != rewind.ConfigPublish || r.Expected != liveMD5 || r.State != rewind.StatePending || r.VersionID == 0 {
+	restore, err := rewind.ParseConfigRestore(r.First().Payload)
+	if err != nil || restore.Action != rewind.ConfigPublish || r.First().Expected != liveMD5 || r.State != rewind.StatePending || r.First().VersionID == 0 {
 		t.Errorf("request = %+v (payload %+v, %v)", r, restore, err)
 	}
 	if s.wake.n == 0 {
@@ -336,7 +336,7 @@ func TestConfigDeletionAndEmptyContent(t *testing.T) {
 		t.Fatalf("confirmed deletion request = %d, want 303", code)
 	}
 	reqs, _ := s.store.Requests(context.Background(), sqlite.RequestFilter{TargetID: tg.ID})
-	if len(reqs) != 1 || !strings.Contains(reqs[0].Payload, rewind.ConfigDelete) || reqs[0].Expected != nacos.ContentMD5("server:\n  port: 9090\n") {
+	if len(reqs) != 1 || !strings.Contains(reqs[0].First().Payload, rewind.ConfigDelete) || reqs[0].First().Expected != nacos.ContentMD5("server:\n  port: 9090\n") {
 		t.Fatalf("deletion request = %+v", reqs)
 	}
 
@@ -696,7 +696,7 @@ func TestMD5HiddenWhenContentHasMaskedValues(t *testing.T) {
 		t.Fatalf("restore request = %d", code)
 	}
 	reqs, err := s.store.Requests(ctx, sqlite.RequestFilter{TargetID: tg.ID})
-	if err != nil || len(reqs) != 1 || reqs[0].Expected != secretMD5s[1] {
+	if err != nil || len(reqs) != 1 || reqs[0].First().Expected != secretMD5s[1] {
 		t.Fatalf("requests = %+v, %v; want one, expecting the live md5 kept on the server", reqs, err)
 	}
 
@@ -888,7 +888,7 @@ func TestAPIConfigRequests(t *testing.T) {
 		t.Fatalf("deletion: %d %s", code, body)
 	}
 	reqs, _ := s.store.Requests(ctx, sqlite.RequestFilter{TargetID: tg.ID})
-	if len(reqs) != 1 || !strings.Contains(reqs[0].Payload, rewind.ConfigDelete) || reqs[0].Expected != nacos.ContentMD5("server:\n  port: 9090\n") {
+	if len(reqs) != 1 || !strings.Contains(reqs[0].First().Payload, rewind.ConfigDelete) || reqs[0].First().Expected != nacos.ContentMD5("server:\n  port: 9090\n") {
 		t.Fatalf("deletion request = %+v", reqs)
 	}
 	if md5 := nacos.ContentMD5(appYAML); strings.Contains(body, md5) {
@@ -912,7 +912,7 @@ func TestAPIConfigRequests(t *testing.T) {
 		t.Fatalf("restore: %d %s", code, body)
 	}
 	reqs, _ = s.store.Requests(ctx, sqlite.RequestFilter{TargetID: tg.ID, States: []rewind.State{rewind.StatePending}})
-	if len(reqs) != 1 || !strings.Contains(reqs[0].Payload, rewind.ConfigPublish) || strings.Contains(body, nacos.ContentMD5(appYAML)) {
+	if len(reqs) != 1 || !strings.Contains(reqs[0].First().Payload, rewind.ConfigPublish) || strings.Contains(body, nacos.ContentMD5(appYAML)) {
 		t.Fatalf("restore request = %+v, answer %s", reqs, body)
 	}
 }

@@ -67,9 +67,9 @@ func (s *Server) databasesList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	openOn := map[int64]*rewind.RollbackRequest{}
+	openOn := map[int64]*rewind.Request{}
 	for _, r := range open {
-		openOn[r.TargetID] = r
+		openOn[r.First().TargetID] = r
 	}
 	var inEnv []*rewind.Database
 	for _, d := range dbs {
@@ -162,14 +162,14 @@ func (s *Server) databaseShow(c echo.Context) error {
 }
 
 // changeRow sums up one SQL request for the changes list.
-func (s *Server) changeRow(ctx context.Context, backend DatabaseBackend, t *rewind.Target, d *rewind.Database, r *rewind.RollbackRequest) (templates.ChangeRow, error) {
+func (s *Server) changeRow(ctx context.Context, backend DatabaseBackend, t *rewind.Target, d *rewind.Database, r *rewind.Request) (templates.ChangeRow, error) {
 	row := templates.ChangeRow{R: r, Statements: -1}
-	p, err := rewind.ParseSQLRequest(r.Payload)
+	p, err := rewind.ParseSQLRequest(r.First().Payload)
 	if err != nil {
 		return row, nil
 	}
 	row.Kind = p.Kind
-	ex, err := s.store.SQLExecutionByRequest(ctx, r.ID)
+	ex, err := s.store.SQLExecutionByStep(ctx, r.First().ID)
 	switch {
 	case err == nil:
 		row.Executed, row.Succeeded, row.RowsAffected, row.Statements = true, ex.Succeeded, ex.RowsAffected, ex.StatementCount
@@ -213,13 +213,13 @@ func (s *Server) rollbacksOf(ctx context.Context, targetID, versionID int64) (do
 }
 
 // changeRef points at a SQL request.
-func (s *Server) changeRef(ctx context.Context, r *rewind.RollbackRequest) *templates.ChangeRef {
+func (s *Server) changeRef(ctx context.Context, r *rewind.Request) *templates.ChangeRef {
 	ref := &templates.ChangeRef{RequestID: r.ID, Requester: r.Requester, State: string(r.State), At: r.CreatedAt}
 	if r.FinishedAt != nil {
 		ref.At = *r.FinishedAt
 	}
-	if r.ResultVersionID != 0 {
-		if v, err := s.store.Version(ctx, r.ResultVersionID); err == nil {
+	if r.First().ResultVersionID != 0 {
+		if v, err := s.store.Version(ctx, r.First().ResultVersionID); err == nil {
 			ref.Version = v.Number
 		}
 	}

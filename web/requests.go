@@ -34,11 +34,11 @@ func (s *Server) requestView(c echo.Context, withDiff bool) (templates.RequestVi
 	_, decideErr := r.Decide(*u, true, "")
 	v.CanDecide = decideErr == nil
 	v.CanCancel = r.CanCancel(*u) == nil
-	if r.BaseVersionID != 0 {
-		v.Base, _ = s.store.Version(ctx, r.BaseVersionID)
+	if r.First().BaseVersionID != 0 {
+		v.Base, _ = s.store.Version(ctx, r.First().BaseVersionID)
 	}
-	if r.ResultVersionID != 0 {
-		v.Result, _ = s.store.Version(ctx, r.ResultVersionID)
+	if r.First().ResultVersionID != 0 {
+		v.Result, _ = s.store.Version(ctx, r.First().ResultVersionID)
 	}
 	if v.Base != nil && v.To != nil {
 		v.Images = rewind.ImageChanges(v.Base.Images, v.To.Images)
@@ -59,17 +59,17 @@ func (s *Server) requestView(c echo.Context, withDiff bool) (templates.RequestVi
 
 // requestItem loads the target, environment and version of a request, and
 // the diff from the version the requester saw to the target version.
-func (s *Server) requestItem(ctx context.Context, r *rewind.RollbackRequest, withDiff bool) (templates.RequestItem, error) {
+func (s *Server) requestItem(ctx context.Context, r *rewind.Request, withDiff bool) (templates.RequestItem, error) {
 	it := templates.RequestItem{R: r}
 	var err error
-	if it.Target, err = s.store.Target(ctx, r.TargetID); err != nil {
+	if it.Target, err = s.store.Target(ctx, r.First().TargetID); err != nil {
 		return it, err
 	}
 	if env, err := s.store.Environment(ctx, it.Target.EnvironmentID); err == nil {
 		it.Env = env.Name
 	}
-	if r.VersionID != 0 {
-		if it.To, err = s.store.Version(ctx, r.VersionID); err != nil {
+	if r.First().VersionID != 0 {
+		if it.To, err = s.store.Version(ctx, r.First().VersionID); err != nil {
 			return it, err
 		}
 	}
@@ -80,8 +80,8 @@ func (s *Server) requestItem(ctx context.Context, r *rewind.RollbackRequest, wit
 	if withDiff && it.Target.Kind == rewind.KindConfig {
 		// Configs are diffed with their secrets masked.
 		it.Diff = s.configRequestDiff(ctx, r, it.Target, it.To)
-	} else if withDiff && it.To != nil && r.BaseVersionID != 0 {
-		if base, err := s.store.Version(ctx, r.BaseVersionID); err == nil {
+	} else if withDiff && it.To != nil && r.First().BaseVersionID != 0 {
+		if base, err := s.store.Version(ctx, r.First().BaseVersionID); err == nil {
 			it.Diff = diff.Compute(base.Content, it.To.Content, diff.DefaultOptions())
 		}
 	}
@@ -163,7 +163,7 @@ func (s *Server) approvalsList(c echo.Context) error {
 	ctx := c.Request().Context()
 	u := currentUser(c)
 	v := templates.ApprovalsView{CSRF: csrfToken(c), CanApprove: u.Role.Allows(rewind.RoleApprover)}
-	load := func(f sqlite.RequestFilter, withDiff bool, keep func(*rewind.RollbackRequest) bool) ([]templates.RequestItem, error) {
+	load := func(f sqlite.RequestFilter, withDiff bool, keep func(*rewind.Request) bool) ([]templates.RequestItem, error) {
 		rs, err := s.store.Requests(ctx, f)
 		if err != nil {
 			return nil, err
@@ -187,7 +187,7 @@ func (s *Server) approvalsList(c echo.Context) error {
 			return err
 		}
 	}
-	if v.Mine, err = load(sqlite.RequestFilter{States: openStates}, false, func(r *rewind.RollbackRequest) bool { return r.Requester == u.Username }); err != nil {
+	if v.Mine, err = load(sqlite.RequestFilter{States: openStates}, false, func(r *rewind.Request) bool { return r.Requester == u.Username }); err != nil {
 		return err
 	}
 	if v.Recent, err = load(sqlite.RequestFilter{Limit: 20}, false, nil); err != nil {

@@ -81,8 +81,7 @@ func (s *Server) rollbackCreate(c echo.Context) error {
 		v.Blocked = rewind.ErrorMessage(err)
 		return s.render(c, http.StatusConflict, s.meta(c, "Roll back "+t.Name, "services"), templates.RollbackPage(v))
 	}
-	r, err := s.requests().Create(ctx, actor(c), requests.NewRequest{Target: t, To: v.To, Base: v.Current, Reason: reason, Expected: expected,
-		Detail: "to version " + strconv.FormatInt(v.To.Number, 10) + " (revision " + v.To.Revision + ")"})
+	r, err := s.requests().Create(ctx, actor(c), requests.NewRequest{Reason: reason, Steps: []requests.NewStep{{Target: t, To: v.To, Base: v.Current, Expected: expected, Detail: "to version " + strconv.FormatInt(v.To.Number, 10) + " (revision " + v.To.Revision + ")"}}})
 	if err != nil {
 		if rewind.ErrorCode(err) == rewind.ECONFLICT {
 			return fail(rewind.ErrorMessage(err))

@@ -350,7 +350,7 @@ func (f *fixture) startRunner() {
 }
 
 // request asks to restore version number of tg; expected is the md5 the requester saw.
-func (f *restoreFixture) request(tg *rewind.Target, number int64, action, expected string) *rewind.RollbackRequest {
+func (f *restoreFixture) request(tg *rewind.Target, number int64, action, expected string) *rewind.Request {
 	f.t.Helper()
 	v, err := f.store.VersionByNumber(f.ctx, tg.ID, number)
 	if err != nil {
@@ -364,8 +364,7 @@ func (f *restoreFixture) request(tg *rewind.Target, number int64, action, expect
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	r := &rewind.RollbackRequest{TargetID: tg.ID, VersionID: v.ID, BaseVersionID: base.ID, Requester: "otto", Reason: "test",
-		Expected: expected, RequiredApprovals: f.env.RequiredApprovals, Payload: payload}
+	r := &rewind.Request{Requester: "otto", Reason: "test", RequiredApprovals: f.env.RequiredApprovals, Steps: []rewind.Step{{TargetID: tg.ID, VersionID: v.ID, BaseVersionID: base.ID, Expected: expected, Payload: payload}}}
 	if err := f.store.CreateRequest(f.ctx, r, rewind.AuditEvent{Actor: "otto", Action: rewind.ActionRequest}); err != nil {
 		f.t.Fatal(err)
 	}
@@ -374,7 +373,7 @@ func (f *restoreFixture) request(tg *rewind.Target, number int64, action, expect
 
 // approve approves r as an approver and waits for it to end; it returns the
 // request and the time from the approval to its end.
-func (f *restoreFixture) approve(r *rewind.RollbackRequest) (*rewind.RollbackRequest, time.Duration) {
+func (f *restoreFixture) approve(r *rewind.Request) (*rewind.Request, time.Duration) {
 	f.t.Helper()
 	start := time.Now()
 	if r.State == rewind.StatePending {
@@ -384,7 +383,7 @@ func (f *restoreFixture) approve(r *rewind.RollbackRequest) (*rewind.RollbackReq
 		}
 	}
 	f.runner.Wake()
-	var got *rewind.RollbackRequest
+	var got *rewind.Request
 	f.waitUntil("the request ends", func() bool {
 		var err error
 		if got, err = f.store.Request(f.ctx, r.ID); err != nil {
@@ -421,7 +420,7 @@ func testRestorePublishesAndVerifies(t *testing.T, mode nacostest.Mode) {
 	if content, typ, _ := f.nacos.Config(appKey); content != "replicas: 1\n" || typ != "yaml" {
 		t.Errorf("stand-in holds %q (%s), want the restored content, type kept", content, typ)
 	}
-	result, err := f.store.Version(f.ctx, got.ResultVersionID)
+	result, err := f.store.Version(f.ctx, got.First().ResultVersionID)
 	if err != nil {
 		t.Fatalf("result version: %v", err)
 	}
@@ -485,7 +484,7 @@ func TestRestoreOfInsertDeletesTheConfig(t *testing.T) {
 	if _, _, exists := f.nacos.Config(appKey); exists {
 		t.Errorf("config still exists after the deletion")
 	}
-	result, err := f.store.Version(f.ctx, got.ResultVersionID)
+	result, err := f.store.Version(f.ctx, got.First().ResultVersionID)
 	if err != nil || result.Hash != "" || result.Source != rewind.SourceRollback {
 		t.Errorf("result version = %+v, %v; want an empty rollback version", result, err)
 	}
@@ -555,9 +554,12 @@ func TestReconcileAfterStop(t *testing.T) {
 			if _, err := f.store.Move(f.ctx, r.ID, []rewind.State{rewind.StateApproved}, rewind.StateRunning, "Started.", nil); err != nil {
 				t.Fatal(err)
 			}
+			if _, err := f.store.MoveStep(f.ctx, r.First().ID, []rewind.StepState{rewind.StepWaiting}, rewind.StepRunning, "Started.", nil); err != nil {
+				t.Fatal(err)
+			}
 			f.nacos.Publish(appKey, tt.nacosHas)
 			f.startRunner()
-			var got *rewind.RollbackRequest
+			var got *rewind.Request
 			f.waitUntil("the request is reconciled", func() bool {
 				got, _ = f.store.Request(f.ctx, r.ID)
 				return got.State.Final()

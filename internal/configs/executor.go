@@ -11,13 +11,13 @@ import (
 )
 
 // Execute restores config t for request r: it publishes the content of
-// version v with compare-and-swap on the md5 the requester saw (r.Expected),
+// version v with compare-and-swap on the md5 the requester saw (st.Expected),
 // or deletes the config when r's payload says so, then reads the config back,
 // checks its md5, and records the new version (source rollback). When the
 // config changed since the request was made, nothing is written and the
 // error says so; the content Nacos holds then is recorded as a version, so
 // that the request page can show the new diff.
-func (m *Manager) Execute(ctx context.Context, r *rewind.RollbackRequest, t *rewind.Target, v *rewind.Version, progress func(string)) (string, error) {
+func (m *Manager) Execute(ctx context.Context, r *rewind.Request, st *rewind.Step, t *rewind.Target, v *rewind.Version, progress func(string)) (string, error) {
 	srv, err := m.server(t.OwnerID)
 	if err != nil {
 		return "Nothing was changed.", err
@@ -26,7 +26,7 @@ func (m *Manager) Execute(ctx context.Context, r *rewind.RollbackRequest, t *rew
 	if err != nil {
 		return "Nothing was changed.", err
 	}
-	restore, err := rewind.ParseConfigRestore(r.Payload)
+	restore, err := rewind.ParseConfigRestore(st.Payload)
 	if err != nil {
 		return "Nothing was changed: the request cannot be read.", err
 	}
@@ -50,13 +50,13 @@ func (m *Manager) Execute(ctx context.Context, r *rewind.RollbackRequest, t *rew
 	start := time.Now()
 	if deleting {
 		progress(fmt.Sprintf("Deleting %s from Nacos server %s…", key, srv.reg.Name))
-		err = m.deleteIfUnchanged(ctx, client, key, r.Expected)
+		err = m.deleteIfUnchanged(ctx, client, key, st.Expected)
 	} else {
 		progress(fmt.Sprintf("Publishing version %d of %s to Nacos server %s…", v.Number, key, srv.reg.Name))
-		err = m.publishIfUnchanged(ctx, client, key, content, r.Expected)
+		err = m.publishIfUnchanged(ctx, client, key, content, st.Expected)
 	}
 	if errors.Is(err, nacos.ErrConflict) {
-		return "", m.conflict(ctx, srv, client, r, t)
+		return "", m.conflict(ctx, srv, client, r, st, t)
 	}
 	if err != nil && ctx.Err() != nil {
 		return "The write may or may not have reached Nacos.", ctx.Err()
@@ -147,7 +147,7 @@ func (m *Manager) deleteIfUnchanged(ctx context.Context, client *nacos.Client, k
 }
 
 // conflict records what Nacos holds now and explains that nothing was written.
-func (m *Manager) conflict(ctx context.Context, srv *server, client *nacos.Client, r *rewind.RollbackRequest, t *rewind.Target) error {
+func (m *Manager) conflict(ctx context.Context, srv *server, client *nacos.Client, r *rewind.Request, st *rewind.Step, t *rewind.Target) error {
 	key := keyOf(t)
 	now := "a content Rewind could not read"
 	if cur, exists, err := client.Get(ctx, key); err == nil {
@@ -157,7 +157,7 @@ func (m *Manager) conflict(ctx context.Context, srv *server, client *nacos.Clien
 		}
 	}
 	return rewind.Errorf(rewind.ECONFLICT, "Nothing was written: the config changed after this request was made. Nacos now holds %s; the request was made when it held %s. "+
-		"The diff on this page shows what a restore would change now; make a new request if it is still wanted.", now, m.seenState(ctx, r, t))
+		"The diff on this page shows what a restore would change now; make a new request if it is still wanted.", now, m.seenState(ctx, r, st, t))
 }
 
 // describeState says what config t holds: its md5, or that it does not
@@ -174,21 +174,21 @@ func (m *Manager) describeState(t *rewind.Target, exists bool, content, md5 stri
 }
 
 // seenState is describeState of what the requester of r saw.
-func (m *Manager) seenState(ctx context.Context, r *rewind.RollbackRequest, t *rewind.Target) string {
-	if r.Expected == "" {
+func (m *Manager) seenState(ctx context.Context, r *rewind.Request, st *rewind.Step, t *rewind.Target) string {
+	if st.Expected == "" {
 		return m.describeState(t, false, "", "")
 	}
-	base, err := m.store.Version(ctx, r.BaseVersionID)
-	if err != nil || base.Hash != r.Expected {
+	base, err := m.store.Version(ctx, st.BaseVersionID)
+	if err != nil || base.Hash != st.Expected {
 		return "md5 " + nacos.HiddenMD5
 	}
-	return m.describeState(t, true, base.Content, r.Expected)
+	return m.describeState(t, true, base.Content, st.Expected)
 }
 
 // Reconcile decides the end of a restore found running when Rewind starts:
 // it succeeded when the config holds the target state, which is then
 // recorded.
-func (m *Manager) Reconcile(ctx context.Context, r *rewind.RollbackRequest, t *rewind.Target, v *rewind.Version) (rewind.State, string, error) {
+func (m *Manager) Reconcile(ctx context.Context, r *rewind.Request, st *rewind.Step, t *rewind.Target, v *rewind.Version) (rewind.StepState, string, error) {
 	srv, err := m.server(t.OwnerID)
 	if err != nil {
 		return "", "", err
@@ -197,9 +197,9 @@ func (m *Manager) Reconcile(ctx context.Context, r *rewind.RollbackRequest, t *r
 	if err != nil {
 		return "", "", err
 	}
-	restore, err := rewind.ParseConfigRestore(r.Payload)
+	restore, err := rewind.ParseConfigRestore(st.Payload)
 	if err != nil || v == nil {
-		return rewind.StateFailed, "The request cannot be read.", nil
+		return rewind.StepFailed, "The request cannot be read.", nil
 	}
 	deleting := restore.Action == rewind.ConfigDelete
 	want := v.Hash
@@ -215,7 +215,7 @@ func (m *Manager) Reconcile(ctx context.Context, r *rewind.RollbackRequest, t *r
 		if _, err := srv.observe(ctx, key, cur.Content, cur.MD5, time.Now()); err != nil {
 			m.log.Error("record config version", "config", key.String(), "err", err)
 		}
-		return rewind.StateFailed, fmt.Sprintf("Nacos holds %s, not the restored %s.",
+		return rewind.StepFailed, fmt.Sprintf("Nacos holds %s, not the restored %s.",
 			m.describeState(t, exists, cur.Content, cur.MD5), m.describeState(t, !deleting, v.Content, want)), nil
 	}
 	m.expect(t.ID, expectation{hash: want, deleted: deleting, requestID: r.ID, requester: r.Requester})
@@ -223,5 +223,5 @@ func (m *Manager) Reconcile(ctx context.Context, r *rewind.RollbackRequest, t *r
 	if _, err := srv.observe(ctx, key, cur.Content, cur.MD5, time.Now()); err != nil {
 		return "", "", err
 	}
-	return rewind.StateSucceeded, fmt.Sprintf("Nacos holds the restored %s.", m.describeState(t, !deleting, v.Content, want)), nil
+	return rewind.StepSucceeded, fmt.Sprintf("Nacos holds the restored %s.", m.describeState(t, !deleting, v.Content, want)), nil
 }

@@ -77,7 +77,7 @@ func BenchmarkRollback100k(b *testing.B) {
 				if err != nil {
 					b.Fatalf("%v: %s", err, outcome)
 				}
-				ex, err := f.store.SQLExecutionByRequest(ctx, r.ID)
+				ex, err := f.store.SQLExecutionByStep(ctx, r.First().ID)
 				if err != nil {
 					b.Fatal(err)
 				}

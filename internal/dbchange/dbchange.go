@@ -26,7 +26,7 @@ import (
 type Store interface {
 	Database(ctx context.Context, id int64) (*rewind.Database, error)
 	RecordSQLExecution(ctx context.Context, v *rewind.Version, ex *rewind.SQLExecution) (*rewind.Version, error)
-	SQLExecutionByRequest(ctx context.Context, requestID int64) (*rewind.SQLExecution, error)
+	SQLExecutionByStep(ctx context.Context, stepID int64) (*rewind.SQLExecution, error)
 	SQLSaved(ctx context.Context, versionID int64) ([]byte, error)
 	SetSQLVerify(ctx context.Context, versionID int64, ok bool, report string) error
 }

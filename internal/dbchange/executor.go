@@ -21,14 +21,16 @@ import (
 // state the database is in. Once started, the SQL runs to its end even
 // when Rewind is stopping (each statement is bounded by the statement
 // timeout), so that its result is recorded.
-func (s *Service) Execute(ctx context.Context, r *rewind.RollbackRequest, t *rewind.Target, _ *rewind.Version, progress func(string)) (string, error) {
+func (s *Service) Execute(ctx context.Context, r *rewind.Request, st *rewind.Step, t *rewind.Target, _ *rewind.Version, progress func(string)) (string, error) {
 	ctx = context.WithoutCancel(ctx)
-	p, err := rewind.ParseSQLRequest(r.Payload)
+	p, err := rewind.ParseSQLRequest(st.Payload)
 	if err != nil {
 		return "Nothing was changed: the request holds no readable SQL.", err
 	}
-	if done, err := s.store.SQLExecutionByRequest(ctx, r.ID); err == nil {
-		return recordedOutcome(done)
+	if done, err := s.store.SQLExecutionByStep(ctx, st.ID); err == nil {
+		// Run once only: a retried step whose SQL ran reports that run.
+		out, err := recordedOutcome(done)
+		return "The SQL of this step already ran; Rewind does not run it twice. " + out, err
 	}
 	d, err := s.store.Database(ctx, t.OwnerID)
 	if err != nil {
@@ -50,7 +52,7 @@ func (s *Service) Execute(ctx context.Context, r *rewind.RollbackRequest, t *rew
 		return "Nothing was changed. " + msg, fmt.Errorf("run SQL of request %d: %w", r.ID, runErr)
 	}
 
-	rec := &rewind.SQLExecution{Kind: p.Kind, OfVersionID: p.OfVersion, Succeeded: runErr == nil, Transactional: exec.Transactional,
+	rec := &rewind.SQLExecution{StepID: st.ID, Kind: p.Kind, OfVersionID: p.OfVersion, Succeeded: runErr == nil, Transactional: exec.Transactional,
 		NotTransactionalReason: exec.NotTransactionalReason, SavingSkipped: exec.SavingSkipped, Statements: results(exec.Results)}
 	for _, res := range exec.Results {
 		if res.Status == sqlchange.StatusSucceeded {
@@ -82,7 +84,7 @@ func (s *Service) Execute(ctx context.Context, r *rewind.RollbackRequest, t *rew
 	if p.OfVersion != 0 {
 		meta["of_version"] = strconv.FormatInt(p.OfVersion, 10)
 	}
-	sum := sha256.Sum256([]byte(strconv.FormatInt(r.ID, 10) + "\n" + p.SQL))
+	sum := sha256.Sum256([]byte(strconv.FormatInt(r.ID, 10) + "/" + strconv.Itoa(st.Position) + "\n" + p.SQL))
 	v := &rewind.Version{TargetID: t.ID, Content: p.SQL, Hash: hex.EncodeToString(sum[:]), Source: source, Author: r.Requester,
 		ChangeCause: r.Reason, Meta: meta, RequestID: r.ID}
 	ran := ranOutcome(d, exec, rec, runErr)
@@ -228,15 +230,15 @@ func recordedOutcome(ex *rewind.SQLExecution) (string, error) {
 // Reconcile settles a SQL request found running when Rewind starts: from its
 // recorded result when there is one; otherwise it failed, and the outcome
 // says that the database may need checking.
-func (s *Service) Reconcile(ctx context.Context, r *rewind.RollbackRequest, _ *rewind.Target, _ *rewind.Version) (rewind.State, string, error) {
-	ex, err := s.store.SQLExecutionByRequest(ctx, r.ID)
+func (s *Service) Reconcile(ctx context.Context, r *rewind.Request, st *rewind.Step, _ *rewind.Target, _ *rewind.Version) (rewind.StepState, string, error) {
+	ex, err := s.store.SQLExecutionByStep(ctx, st.ID)
 	switch {
 	case err == nil && ex.Succeeded:
-		return rewind.StateSucceeded, "The SQL ran and its result is recorded.", nil
+		return rewind.StepSucceeded, "The SQL ran and its result is recorded.", nil
 	case err == nil:
-		return rewind.StateFailed, "The SQL failed; its result is recorded.", nil
+		return rewind.StepFailed, "The SQL failed; its result is recorded.", nil
 	case rewind.ErrorCode(err) == rewind.ENOTFOUND:
-		return rewind.StateFailed, "Rewind stopped while the SQL ran, before recording its result. " +
+		return rewind.StepFailed, "Rewind stopped while the SQL ran, before recording its result. " +
 			"Statements run in one transaction were rolled back by the database unless they had committed: " +
 			"check the database before submitting the change again.", nil
 	}

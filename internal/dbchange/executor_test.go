@@ -37,7 +37,7 @@ func TestChangeAndGeneratedRollback(t *testing.T) {
 			if after := f.dump(t); reflect.DeepEqual(after, before) {
 				t.Fatal("the change changed nothing")
 			}
-			ex, err := f.store.SQLExecutionByRequest(ctx, r.ID)
+			ex, err := f.store.SQLExecutionByStep(ctx, r.First().ID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -97,7 +97,7 @@ func TestChangeAndGeneratedRollback(t *testing.T) {
 			if !reflect.DeepEqual(after, before) {
 				t.Errorf("after rollback:\n%s\nwant:\n%s", strings.Join(after, "\n"), strings.Join(before, "\n"))
 			}
-			rex, err := f.store.SQLExecutionByRequest(ctx, rr.ID)
+			rex, err := f.store.SQLExecutionByStep(ctx, rr.First().ID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -131,7 +131,7 @@ func TestFailingStatementChangesNothing(t *testing.T) {
 			if after := f.dump(t); !reflect.DeepEqual(after, before) {
 				t.Errorf("a failed change left changes:\n%s", strings.Join(after, "\n"))
 			}
-			ex, err := f.store.SQLExecutionByRequest(ctx, r.ID)
+			ex, err := f.store.SQLExecutionByStep(ctx, r.First().ID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -168,7 +168,7 @@ INSERT INTO events (note) VALUES ('y')`})
 	if got := f.dump(t); got[len(got)-1] != "2|x" {
 		t.Errorf("events = %v, want the first INSERT applied", got)
 	}
-	ex, _ := f.store.SQLExecutionByRequest(ctx, r.ID)
+	ex, _ := f.store.SQLExecutionByStep(ctx, r.First().ID)
 	if ex.Transactional || !ex.Applied || ex.Succeeded || !strings.Contains(ex.RollbackNote, "DDL is not undone") {
 		t.Errorf("execution = %+v", ex)
 	}
@@ -194,7 +194,7 @@ func TestBoundsAndConfirmation(t *testing.T) {
 			if !strings.Contains(outcome, "no rollback SQL was generated") {
 				t.Errorf("outcome = %q", outcome)
 			}
-			ex, _ := f.store.SQLExecutionByRequest(ctx, r.ID)
+			ex, _ := f.store.SQLExecutionByStep(ctx, r.First().ID)
 			if !ex.SavingSkipped || ex.SavedRows != 0 || ex.RollbackSQL != "" || ex.RowsAffected != 3 {
 				t.Errorf("execution = %+v", ex)
 			}
@@ -226,7 +226,7 @@ func TestRollbackVerifyReportsChangedRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex, _ := f.store.SQLExecutionByRequest(ctx, r.ID)
+	ex, _ := f.store.SQLExecutionByStep(ctx, r.First().ID)
 	// An edited rollback that restores only one of the two rows.
 	edited := "UPDATE items SET name = 'Zoë ''q'' \"café\"' WHERE region = 'eu' AND id = 1"
 	rr, outcome, err := f.run(t, rewind.SQLRequest{Kind: rewind.SQLKindRollback, SQL: edited, OfVersion: ex.VersionID})
@@ -236,7 +236,7 @@ func TestRollbackVerifyReportsChangedRows(t *testing.T) {
 	if !strings.Contains(outcome, "Check: 1 of 2 rows match") || !strings.Contains(outcome, "id=2") {
 		t.Errorf("outcome = %q", outcome)
 	}
-	rex, _ := f.store.SQLExecutionByRequest(ctx, rr.ID)
+	rex, _ := f.store.SQLExecutionByStep(ctx, rr.First().ID)
 	if !rex.Verified || rex.VerifyOK {
 		t.Errorf("rollback execution = %+v", rex)
 	}
@@ -246,20 +246,20 @@ func TestReconcile(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, rewind.EngineSQLite, Options{})
 	r := f.submit(t, rewind.SQLRequest{Kind: rewind.SQLKindChange, SQL: "UPDATE events SET note = 'x'"})
-	state, outcome, err := f.svc.Reconcile(ctx, r, f.target, nil)
-	if err != nil || state != rewind.StateFailed || !strings.Contains(outcome, "check the database") {
+	state, outcome, err := f.svc.Reconcile(ctx, r, r.First(), f.target, nil)
+	if err != nil || state != rewind.StepFailed || !strings.Contains(outcome, "check the database") {
 		t.Errorf("without a record: %s, %q, %v", state, outcome, err)
 	}
-	if _, err := f.svc.Execute(ctx, r, f.target, nil, func(string) {}); err != nil {
+	if _, err := f.svc.Execute(ctx, r, r.First(), f.target, nil, func(string) {}); err != nil {
 		t.Fatal(err)
 	}
-	state, _, err = f.svc.Reconcile(ctx, r, f.target, nil)
-	if err != nil || state != rewind.StateSucceeded {
+	state, _, err = f.svc.Reconcile(ctx, r, r.First(), f.target, nil)
+	if err != nil || state != rewind.StepSucceeded {
 		t.Errorf("with a record: %s, %v", state, err)
 	}
 	// Executing again does not run the SQL twice.
 	f.exec(t, "UPDATE events SET note = 'y'")
-	if _, err := f.svc.Execute(ctx, r, f.target, nil, func(string) {}); err != nil {
+	if _, err := f.svc.Execute(ctx, r, r.First(), f.target, nil, func(string) {}); err != nil {
 		t.Fatal(err)
 	}
 	if got := f.dump(t); got[len(got)-1] != "1|'y'" {

@@ -213,18 +213,24 @@ func (f *fixture) dump(tb testing.TB) []string {
 
 // submit stores an approved request carrying p and claims it as the runner
 // would (approved → running).
-func (f *fixture) submit(tb testing.TB, p rewind.SQLRequest) *rewind.RollbackRequest {
+func (f *fixture) submit(tb testing.TB, p rewind.SQLRequest) *rewind.Request {
 	tb.Helper()
 	ctx := context.Background()
 	payload, err := p.Encode()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	r := &rewind.RollbackRequest{TargetID: f.target.ID, Requester: "otto", Reason: "test " + p.Kind, Payload: payload}
+	r := &rewind.Request{Requester: "otto", Reason: "test " + p.Kind, Steps: []rewind.Step{{TargetID: f.target.ID, Payload: payload}}}
 	if err := f.store.CreateRequest(ctx, r, rewind.AuditEvent{Actor: "otto", Action: rewind.ActionRequest}); err != nil {
 		tb.Fatal(err)
 	}
-	r, err = f.store.Move(ctx, r.ID, []rewind.State{rewind.StateApproved}, rewind.StateRunning, "", nil)
+	if _, err := f.store.Move(ctx, r.ID, []rewind.State{rewind.StateApproved}, rewind.StateRunning, "", nil); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := f.store.MoveStep(ctx, r.First().ID, []rewind.StepState{rewind.StepWaiting}, rewind.StepRunning, "", nil); err != nil {
+		tb.Fatal(err)
+	}
+	r, err = f.store.Request(ctx, r.ID)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -232,14 +238,17 @@ func (f *fixture) submit(tb testing.TB, p rewind.SQLRequest) *rewind.RollbackReq
 }
 
 // run submits p, executes it and records the end as the runner would.
-func (f *fixture) run(tb testing.TB, p rewind.SQLRequest) (*rewind.RollbackRequest, string, error) {
+func (f *fixture) run(tb testing.TB, p rewind.SQLRequest) (*rewind.Request, string, error) {
 	tb.Helper()
 	ctx := context.Background()
 	r := f.submit(tb, p)
-	outcome, err := f.svc.Execute(ctx, r, f.target, nil, func(string) {})
-	state := rewind.StateSucceeded
+	outcome, err := f.svc.Execute(ctx, r, r.First(), f.target, nil, func(string) {})
+	state, step := rewind.StateSucceeded, rewind.StepSucceeded
 	if err != nil {
-		state = rewind.StateFailed
+		state, step = rewind.StateFailed, rewind.StepFailed
+	}
+	if _, merr := f.store.MoveStep(ctx, r.First().ID, []rewind.StepState{rewind.StepRunning}, step, outcome, nil); merr != nil {
+		tb.Fatal(merr)
 	}
 	r, merr := f.store.Move(ctx, r.ID, []rewind.State{rewind.StateRunning}, state, outcome, nil)
 	if merr != nil {

@@ -350,27 +350,47 @@ func describe(vs []*rewind.Version) string {
 
 // request stores a running rollback request of t to version v, made when
 // the requester saw t's latest version and resourceVersion expected.
-func (e *env) request(t *rewind.Target, v *rewind.Version, requester, reason, expected string) *rewind.RollbackRequest {
+func (e *env) request(t *rewind.Target, v *rewind.Version, requester, reason, expected string) *rewind.Request {
 	e.t.Helper()
 	base, err := e.store.LatestVersion(e.ctx, t.ID)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	r := &rewind.RollbackRequest{TargetID: t.ID, VersionID: v.ID, BaseVersionID: base.ID, Requester: requester, Reason: reason, Expected: expected}
+	r := &rewind.Request{Requester: requester, Reason: reason, Steps: []rewind.Step{{TargetID: t.ID, VersionID: v.ID, BaseVersionID: base.ID, Expected: expected}}}
 	if err := e.store.CreateRequest(e.ctx, r, rewind.AuditEvent{Actor: requester, Action: rewind.ActionRequest, Target: t.Label()}); err != nil {
 		e.t.Fatal(err)
 	}
-	got, err := e.store.Move(e.ctx, r.ID, []rewind.State{rewind.StateApproved}, rewind.StateRunning, "", nil)
+	return claim(e.t, e.store, r)
+}
+
+// claim starts request r and its first step, as the runner would.
+func claim(t testing.TB, store *sqlite.Store, r *rewind.Request) *rewind.Request {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := store.Move(ctx, r.ID, []rewind.State{rewind.StateApproved}, rewind.StateRunning, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.MoveStep(ctx, r.First().ID, []rewind.StepState{rewind.StepWaiting}, rewind.StepRunning, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := store.Request(ctx, r.ID)
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return got
 }
 
 // finish moves a running request to its final state.
-func (e *env) finish(r *rewind.RollbackRequest, st rewind.State, outcome string) {
+func (e *env) finish(r *rewind.Request, st rewind.StepState, outcome string) {
 	e.t.Helper()
-	if _, err := e.store.Move(e.ctx, r.ID, []rewind.State{rewind.StateRunning}, st, outcome, nil); err != nil {
+	if _, err := e.store.MoveStep(e.ctx, r.First().ID, []rewind.StepState{rewind.StepRunning}, st, outcome, nil); err != nil {
+		e.t.Fatal(err)
+	}
+	state := rewind.StateSucceeded
+	if st != rewind.StepSucceeded {
+		state = rewind.StateFailed
+	}
+	if _, err := e.store.Move(e.ctx, r.ID, []rewind.State{rewind.StateRunning}, state, outcome, nil); err != nil {
 		e.t.Fatal(err)
 	}
 }

@@ -95,7 +95,7 @@ func (m *Manager) check(ctx context.Context, t *rewind.Target, v *rewind.Version
 
 // Preflight checks, when a rollback request is made, that service t can be
 // brought back to version v, and returns the workload's resourceVersion,
-// which the request keeps as what the requester saw (RollbackRequest.Expected).
+// which the request keeps as what the requester saw (Step.Expected).
 func (m *Manager) Preflight(ctx context.Context, t *rewind.Target, v *rewind.Version) (expected string, err error) {
 	_, o, _, err := m.check(ctx, t, v)
 	if err != nil {
@@ -117,13 +117,13 @@ func (m *Manager) Check(ctx context.Context, t *rewind.Target, v *rewind.Version
 // times out. It implements rewind.Executor. When ctx ends first, the error
 // wraps ctx's error and the request is left to Reconcile.
 //
-// The update carries r.Expected as resourceVersion, so that the API server
+// The update carries st.Expected as resourceVersion, so that the API server
 // refuses it (409 Conflict) when the workload changed since the request.
 // Only when the workload still runs the version the requester saw
-// (r.BaseVersionID) is the live resourceVersion used instead: then what
+// (st.BaseVersionID) is the live resourceVersion used instead: then what
 // changed is only status or other fields outside the pod template, such as
 // the replica counts of crash-looping pods.
-func (m *Manager) Execute(ctx context.Context, r *rewind.RollbackRequest, t *rewind.Target, v *rewind.Version, progress func(string)) (string, error) {
+func (m *Manager) Execute(ctx context.Context, r *rewind.Request, st *rewind.Step, t *rewind.Target, v *rewind.Version, progress func(string)) (string, error) {
 	if progress == nil {
 		progress = func(string) {}
 	}
@@ -132,7 +132,7 @@ func (m *Manager) Execute(ctx context.Context, r *rewind.RollbackRequest, t *rew
 	if err != nil {
 		return rewind.ErrorMessage(err) + " Nothing was changed.", err
 	}
-	if r.Expected == "" {
+	if st.Expected == "" {
 		err := rewind.Errorf(rewind.EINVALID, "The request does not say which state of the service it was made for; nothing was changed. Make a new request.")
 		return err.Message, err
 	}
@@ -149,8 +149,8 @@ func (m *Manager) Execute(ctx context.Context, r *rewind.RollbackRequest, t *rew
 	ann[AnnotationChangeCause] = changeCause(r, v)
 	ann[AnnotationRequest] = strconv.FormatInt(r.ID, 10)
 	o.SetAnnotations(ann)
-	if o.GetResourceVersion() != r.Expected && !m.runsBaseVersion(ctx, r, t, hash) {
-		o.SetResourceVersion(r.Expected)
+	if o.GetResourceVersion() != st.Expected && !m.runsBaseVersion(ctx, r, st, t, hash) {
+		o.SetResourceVersion(st.Expected)
 	}
 
 	m.expect(t.ID, expectation{hash: v.Hash, requestID: r.ID, requester: r.Requester})
@@ -167,16 +167,16 @@ func (m *Manager) Execute(ctx context.Context, r *rewind.RollbackRequest, t *rew
 
 // runsBaseVersion reports whether the live template (with hash hash) is the
 // version the requester saw when making r.
-func (m *Manager) runsBaseVersion(ctx context.Context, r *rewind.RollbackRequest, t *rewind.Target, hash string) bool {
-	if r.BaseVersionID == 0 {
+func (m *Manager) runsBaseVersion(ctx context.Context, r *rewind.Request, st *rewind.Step, t *rewind.Target, hash string) bool {
+	if st.BaseVersionID == 0 {
 		return false
 	}
-	base, err := m.store.Version(ctx, r.BaseVersionID)
+	base, err := m.store.Version(ctx, st.BaseVersionID)
 	return err == nil && base.TargetID == t.ID && base.Hash == hash
 }
 
 // changeCause is the change-cause annotation of a rollback.
-func changeCause(r *rewind.RollbackRequest, v *rewind.Version) string {
+func changeCause(r *rewind.Request, v *rewind.Version) string {
 	reason := strings.Join(strings.Fields(r.Reason), " ")
 	if utf8.RuneCountInString(reason) > maxReasonInAnnotation {
 		reason = string([]rune(reason)[:maxReasonInAnnotation-1]) + "…"
@@ -228,7 +228,7 @@ func apiMessage(err error) string {
 // Follow follows the rollout of a rollback found running (Reconcile
 // returned StateRunning) until it completes, fails or times out, like the
 // end of Execute.
-func (m *Manager) Follow(ctx context.Context, r *rewind.RollbackRequest, t *rewind.Target, v *rewind.Version, progress func(string)) (string, error) {
+func (m *Manager) Follow(ctx context.Context, r *rewind.Request, st *rewind.Step, t *rewind.Target, v *rewind.Version, progress func(string)) (string, error) {
 	if progress == nil {
 		progress = func(string) {}
 	}
@@ -421,20 +421,20 @@ func (w *watcher) record(ctx context.Context, t *rewind.Target, o object, conten
 // starts, from the service's live state: succeeded or failed when its rollout
 // has ended, StateRunning when it still goes (then call Follow). It
 // implements rewind.Executor. An error means the cluster could not be read.
-func (m *Manager) Reconcile(ctx context.Context, r *rewind.RollbackRequest, t *rewind.Target, v *rewind.Version) (rewind.State, string, error) {
+func (m *Manager) Reconcile(ctx context.Context, r *rewind.Request, st *rewind.Step, t *rewind.Target, v *rewind.Version) (rewind.StepState, string, error) {
 	w, err := m.watcherFor(t)
 	if err != nil {
 		return "", "", err
 	}
 	o, err := w.get(ctx, keyOf(t))
 	if apierrors.IsNotFound(err) {
-		return rewind.StateFailed, "The service no longer exists in the cluster.", nil
+		return rewind.StepFailed, "The service no longer exists in the cluster.", nil
 	}
 	if err != nil {
 		return "", "", w.unreachable(err)
 	}
 	if v == nil {
-		return rewind.StateFailed, "The request names no version to roll back to; nothing was changed.", nil
+		return rewind.StepFailed, "The request names no version to roll back to; nothing was changed.", nil
 	}
 	content, hash, err := w.normalizeWorkload(o)
 	if err != nil {
@@ -446,9 +446,9 @@ func (m *Manager) Reconcile(ctx context.Context, r *rewind.RollbackRequest, t *r
 			now = " (revision " + rev + ")"
 		}
 		if o.GetAnnotations()[AnnotationRequest] == strconv.FormatInt(r.ID, 10) {
-			return rewind.StateFailed, fmt.Sprintf("The rollback was applied, but %s was changed since; it now runs another template%s.", t.Label(), now), nil
+			return rewind.StepFailed, fmt.Sprintf("The rollback was applied, but %s was changed since; it now runs another template%s.", t.Label(), now), nil
 		}
-		return rewind.StateFailed, fmt.Sprintf("Rewind stopped before the rollback was applied; %s runs another template%s. Nothing was changed.", t.Label(), now), nil
+		return rewind.StepFailed, fmt.Sprintf("Rewind stopped before the rollback was applied; %s runs another template%s. Nothing was changed.", t.Label(), now), nil
 	}
 	select {
 	case <-w.syncedCh:
@@ -466,13 +466,13 @@ func (m *Manager) Reconcile(ctx context.Context, r *rewind.RollbackRequest, t *r
 	ro := w.evaluate(o, hash, rewindUpdateTime(o.GetManagedFields()))
 	switch ro.phase {
 	case PhaseComplete:
-		return rewind.StateSucceeded, successOutcome(v, recorded, ro), nil
+		return rewind.StepSucceeded, successOutcome(v, recorded, ro), nil
 	case PhaseFailed:
-		return rewind.StateFailed, fmt.Sprintf("Rollout failed: %s; %s", ro.message, ro.state()), nil
+		return rewind.StepFailed, fmt.Sprintf("Rollout failed: %s; %s", ro.message, ro.state()), nil
 	case PhasePaused:
-		return rewind.StateFailed, "Someone paused the deployment during the rollout; " + ro.state(), nil
+		return rewind.StepFailed, "Someone paused the deployment during the rollout; " + ro.state(), nil
 	}
-	return rewind.StateRunning, ro.message, nil
+	return rewind.StepRunning, ro.message, nil
 }
 
 // unreachable turns a failed API call into an error safe to show.

@@ -49,7 +49,7 @@ type Store interface {
 	// Version returns the version with that ID.
 	Version(ctx context.Context, id int64) (*rewind.Version, error)
 	// Request returns the rollback request with that ID.
-	Request(ctx context.Context, id int64) (*rewind.RollbackRequest, error)
+	Request(ctx context.Context, id int64) (*rewind.Request, error)
 	// MarkTargetDeleted records that a target disappeared from its cluster.
 	MarkTargetDeleted(ctx context.Context, id int64) error
 	// ServiceTargets lists the services of a cluster not marked deleted.

@@ -327,7 +327,7 @@ func TestChangeCause(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := &rewind.RollbackRequest{ID: 12, Requester: "alice", Reason: tt.reason}
+			r := &rewind.Request{ID: 12, Requester: "alice", Reason: tt.reason}
 			if got := changeCause(r, &tt.version); got != tt.want {
 				t.Errorf("changeCause = %q, want %q", got, tt.want)
 			}

@@ -72,7 +72,7 @@ func TestRollbackDeployment(t *testing.T) {
 	completed := e.completionTime(e.ctx, "web", "shop/web:1")
 	var progress progressLog
 	start := time.Now()
-	outcome, err := m.Executor().Execute(e.ctx, r, target, vs[0], progress.add)
+	outcome, err := m.Executor().Execute(e.ctx, r, r.First(), target, vs[0], progress.add)
 	returned := time.Now()
 	if err != nil {
 		t.Fatalf("Execute: %v (outcome %q)", err, outcome)
@@ -114,8 +114,8 @@ func TestRollbackDeployment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ResultVersionID != v.ID {
-		t.Errorf("request's result version = %d, want %d", got.ResultVersionID, v.ID)
+	if got.First().ResultVersionID != v.ID {
+		t.Errorf("request's result version = %d, want %d", got.First().ResultVersionID, v.ID)
 	}
 
 	// The recorder saw the same change: still one version for it, also after a restart.
@@ -160,7 +160,7 @@ func TestRollbackAfterReplicaSetIsGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := e.request(target, vs[0], "bob", "roll back past the history limit", expected)
-	outcome, err := m.Execute(e.ctx, r, target, vs[0], nil)
+	outcome, err := m.Execute(e.ctx, r, r.First(), target, vs[0], nil)
 	if err != nil {
 		t.Fatalf("Execute: %v (outcome %q)", err, outcome)
 	}
@@ -194,7 +194,7 @@ func TestRollbackStatefulSetAndDaemonSet(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := e.request(target, vs[0], "carol", "db 2 corrupts", expected)
-			outcome, err := m.Execute(e.ctx, r, target, vs[0], nil)
+			outcome, err := m.Execute(e.ctx, r, r.First(), target, vs[0], nil)
 			if err != nil {
 				t.Fatalf("Execute: %v (outcome %q)", err, outcome)
 			}
@@ -249,11 +249,11 @@ func TestRollbackConflict(t *testing.T) {
 	if got := e.get(Deployment, "web").GetResourceVersion(); got == expected {
 		t.Fatalf("scaling left resourceVersion %s unchanged", got)
 	}
-	outcome, err := m.Execute(e.ctx, first, target, vs[0], nil)
+	outcome, err := m.Execute(e.ctx, first, first.First(), target, vs[0], nil)
 	if err != nil {
 		t.Fatalf("Execute after a scale: %v (%s)", err, outcome)
 	}
-	e.finish(first, rewind.StateSucceeded, outcome)
+	e.finish(first, rewind.StepSucceeded, outcome)
 	vs = e.waitVersions(target, 3)
 
 	// A change of the pod template after the request refuses it.
@@ -266,7 +266,7 @@ func TestRollbackConflict(t *testing.T) {
 	e.waitRolledOut(Deployment, "web")
 	e.waitVersions(target, 4)
 
-	outcome, err = m.Execute(e.ctx, r, target, vs[1], nil)
+	outcome, err = m.Execute(e.ctx, r, r.First(), target, vs[1], nil)
 	if got, want := rewind.ErrorCode(err), rewind.ECONFLICT; got != want {
 		t.Fatalf("Execute error %v (code %q), want code %q", err, got, want)
 	}
@@ -332,7 +332,7 @@ func TestRollbackFailures(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := e.request(target, bad, "alice", "try the bad one", expected)
-			outcome, err := m.Execute(e.ctx, r, target, bad, nil)
+			outcome, err := m.Execute(e.ctx, r, r.First(), target, bad, nil)
 			if err == nil {
 				t.Fatalf("Execute succeeded with outcome %q, want a failure", outcome)
 			}
@@ -403,8 +403,8 @@ func TestRefusedRollbacks(t *testing.T) {
 				t.Errorf("Preflight error %v (code %q), want %q (code %q)", err, got, tt.wantMsg, tt.wantCode)
 			}
 			r := e.request(target, v, "alice", "test", expected)
-			defer e.finish(r, rewind.StateFailed, "refused")
-			outcome, err := m.Execute(e.ctx, r, target, v, nil)
+			defer e.finish(r, rewind.StepFailed, "refused")
+			outcome, err := m.Execute(e.ctx, r, r.First(), target, v, nil)
 			if got := rewind.ErrorCode(err); got != tt.wantCode || !strings.HasPrefix(outcome, tt.wantMsg) || !strings.Contains(outcome, "Nothing was changed.") {
 				t.Errorf("Execute outcome %q error code %q, want %q... Nothing was changed. (code %q)", outcome, got, tt.wantMsg, tt.wantCode)
 			}
@@ -435,26 +435,26 @@ func TestReconcileAfterRestart(t *testing.T) {
 	}
 	r := e.request(target, vs[0], "alice", "errors", expected)
 	ctx, cancel := context.WithCancel(e.ctx)
-	_, err = m.Execute(ctx, r, target, vs[0], func(string) { cancel() })
+	_, err = m.Execute(ctx, r, r.First(), target, vs[0], func(string) { cancel() })
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Execute after its context ended: %v, want context.Canceled", err)
 	}
 	m.Stop()
 
 	m = e.start()
-	state, outcome, err := m.Reconcile(e.ctx, r, target, vs[0])
+	state, outcome, err := m.Reconcile(e.ctx, r, r.First(), target, vs[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	if state == rewind.StateRunning {
+	if state == rewind.StepRunning {
 		t.Logf("reconcile: still running (%s); following", outcome)
-		outcome, err = m.Follow(e.ctx, r, target, vs[0], nil)
-		state = rewind.StateSucceeded
+		outcome, err = m.Follow(e.ctx, r, r.First(), target, vs[0], nil)
+		state = rewind.StepSucceeded
 		if err != nil {
-			state = rewind.StateFailed
+			state = rewind.StepFailed
 		}
 	}
-	if state != rewind.StateSucceeded || !strings.HasPrefix(outcome, "Rolled back to revision 1 (now revision 3); 2/2 replicas ready") {
+	if state != rewind.StepSucceeded || !strings.HasPrefix(outcome, "Rolled back to revision 1 (now revision 3); 2/2 replicas ready") {
 		t.Errorf("reconciled to %s: %q, want succeeded: Rolled back to revision 1 (now revision 3)...", state, outcome)
 	}
 	vs = e.versions(target)
@@ -466,11 +466,11 @@ func TestReconcileAfterRestart(t *testing.T) {
 	// A request whose rollback was never written.
 	current := e.get(Deployment, "web").GetResourceVersion()
 	r2 := e.request(target, vs[1], "bob", "back to 2", current)
-	state, outcome, err = m.Reconcile(e.ctx, r2, target, vs[1])
+	state, outcome, err = m.Reconcile(e.ctx, r2, r2.First(), target, vs[1])
 	if err != nil {
 		t.Fatal(err)
 	}
-	if state != rewind.StateFailed || !strings.Contains(outcome, "Rewind stopped before the rollback was applied") || !strings.Contains(outcome, "Nothing was changed.") {
+	if state != rewind.StepFailed || !strings.Contains(outcome, "Rewind stopped before the rollback was applied") || !strings.Contains(outcome, "Nothing was changed.") {
 		t.Errorf("reconciled to %s: %q, want failed: Rewind stopped before the rollback was applied ... Nothing was changed.", state, outcome)
 	}
 }

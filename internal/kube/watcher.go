@@ -425,10 +425,16 @@ func (w *watcher) attribute(ctx context.Context, t *rewind.Target, o object, v *
 	if err != nil {
 		return fmt.Errorf("rollback request %d: %w", id, err)
 	}
-	if r.TargetID != t.ID || r.VersionID == 0 {
+	var to int64 // the version the request's step on t brings back
+	for _, st := range r.Steps {
+		if st.TargetID == t.ID {
+			to = st.VersionID
+		}
+	}
+	if to == 0 {
 		return nil
 	}
-	target, err := w.m.store.Version(ctx, r.VersionID)
+	target, err := w.m.store.Version(ctx, to)
 	if rewind.ErrorCode(err) == rewind.ENOTFOUND {
 		return nil
 	}

@@ -3,9 +3,8 @@
 // its rule, its transaction and its audit event, so that the pages, the API
 // and the CLI (through the API) share one copy of them.
 //
-// A request acts today on one target. The plans of issue 9 (ordered steps,
-// one approval) grow from NewRequest: it becomes a list of steps under one
-// reason, and Create stays the one door through which requests are made.
+// A request is a plan of ordered steps under one reason and one approval;
+// Create is the one door through which requests are made.
 package requests
 
 import (
@@ -21,12 +20,13 @@ import (
 // Store is what the use cases need of the history store. The SQLite store
 // implements it; each write runs in one transaction with its audit event.
 type Store interface {
-	Request(ctx context.Context, id int64) (*rewind.RollbackRequest, error)
+	Request(ctx context.Context, id int64) (*rewind.Request, error)
 	Target(ctx context.Context, id int64) (*rewind.Target, error)
 	Environment(ctx context.Context, id int64) (*rewind.Environment, error)
-	CreateRequest(ctx context.Context, r *rewind.RollbackRequest, ev rewind.AuditEvent) error
-	Decide(ctx context.Context, id int64, u rewind.User, approve bool, comment string, ev rewind.AuditEvent) (*rewind.RollbackRequest, error)
-	Move(ctx context.Context, id int64, from []rewind.State, next rewind.State, outcome string, ev *rewind.AuditEvent) (*rewind.RollbackRequest, error)
+	CreateRequest(ctx context.Context, r *rewind.Request, ev rewind.AuditEvent) error
+	Decide(ctx context.Context, id int64, u rewind.User, approve bool, comment string, ev rewind.AuditEvent) (*rewind.Request, error)
+	Move(ctx context.Context, id int64, from []rewind.State, next rewind.State, outcome string, ev *rewind.AuditEvent) (*rewind.Request, error)
+	Resume(ctx context.Context, id, stepID int64, skip bool, note string, ev rewind.AuditEvent) (*rewind.Request, error)
 }
 
 // Runner is told when a request may have become approved.
@@ -87,77 +87,124 @@ type Service struct {
 // request may be ready to run.
 func New(store Store, runner Runner) *Service { return &Service{store: store, runner: runner} }
 
-// NewRequest is what a requester asks for: bring Target to version To (nil
-// for SQL), having seen Base and, of the live target, Expected.
+// NewRequest is what a requester asks for: a plan of Steps under one
+// Reason, in the environment of the steps' targets.
 type NewRequest struct {
-	Target   *rewind.Target
-	To       *rewind.Version // nil for a SQL change or SQL rollback
-	Base     *rewind.Version // the current version the requester saw; may be nil
-	Reason   string
-	Expected string // a resourceVersion or md5 the execution insists on
-	Payload  string // kind-specific data, such as the SQL
+	Kind   rewind.RequestKind // RequestRollback when empty
+	Steps  []NewStep
+	Reason string
+	// ReleaseID is, for a SQL change, the release it belongs to; for a
+	// rollback, the release it rolls back, to the state before it or to
+	// ToReleaseID.
+	ReleaseID, ToReleaseID int64
 	// Detail says for the audit trail what is asked, without secrets; the
-	// reason is appended to it.
+	// reason is appended to it. A one-step plan defaults to its step's.
 	Detail string
 }
 
-// Create stores a new request under the environment's policy, audits it
-// and wakes the runner. It checks the role, the reason and the policy.
-func (s *Service) Create(ctx context.Context, a Actor, n NewRequest) (*rewind.RollbackRequest, error) {
-	if n.Target == nil {
-		return nil, rewind.Errorf(rewind.EINVALID, "Choose the target.")
+// NewStep is one step asked for: bring Target to version To (nil for SQL),
+// having seen Base and, of the live target, Expected.
+type NewStep struct {
+	Target   *rewind.Target
+	To       *rewind.Version // nil for a SQL change or SQL rollback
+	Base     *rewind.Version // the current version the requester saw; may be nil
+	Expected string          // a resourceVersion or md5 the execution insists on
+	Payload  string          // kind-specific data, such as the SQL
+	Detail   string          // what the step does, in words, without secrets
+}
+
+// step is the stored form of n.
+func (n NewStep) step() rewind.Step {
+	st := rewind.Step{TargetID: n.Target.ID, Expected: n.Expected, Payload: n.Payload, Detail: n.Detail}
+	if n.To != nil {
+		st.VersionID = n.To.ID
+		if st.Detail == "" {
+			st.Detail = "to version " + strconv.FormatInt(n.To.Number, 10)
+		}
 	}
-	if err := a.may(rewind.RoleOperator, n.Target.EnvironmentID); err != nil {
+	if n.Base != nil {
+		st.BaseVersionID = n.Base.ID
+	}
+	return st
+}
+
+// Create stores a new request under the environment's policy, audits it
+// and wakes the runner. It checks the role, the reason, that every step's
+// target is in one environment, and the policy.
+func (s *Service) Create(ctx context.Context, a Actor, n NewRequest) (*rewind.Request, error) {
+	if len(n.Steps) == 0 {
+		return nil, rewind.Errorf(rewind.EINVALID, "The plan has no steps: there is nothing to do.")
+	}
+	first := n.Steps[0].Target
+	for i, st := range n.Steps {
+		if st.Target == nil {
+			return nil, rewind.Errorf(rewind.EINVALID, "Choose the target of step %d.", i+1)
+		}
+		if st.Target.EnvironmentID != first.EnvironmentID {
+			return nil, rewind.Errorf(rewind.EINVALID, "Every step of a plan acts in one environment; step %d does not.", i+1)
+		}
+	}
+	if err := a.may(rewind.RoleOperator, first.EnvironmentID); err != nil {
 		return nil, err
 	}
 	reason, err := rewind.ValidateReason(n.Reason)
 	if err != nil {
 		return nil, err
 	}
-	env, err := s.store.Environment(ctx, n.Target.EnvironmentID)
+	env, err := s.store.Environment(ctx, first.EnvironmentID)
 	if err != nil {
-		return nil, fmt.Errorf("request on %s: %w", n.Target.Label(), err)
+		return nil, fmt.Errorf("request on %s: %w", first.Label(), err)
 	}
-	r := &rewind.RollbackRequest{TargetID: n.Target.ID, Requester: a.User.Username, Reason: reason, Expected: n.Expected,
-		RequiredApprovals: env.RequiredApprovals, Payload: n.Payload}
-	if n.To != nil {
-		r.VersionID = n.To.ID
+	kind := n.Kind
+	if kind == "" {
+		kind = rewind.RequestRollback
 	}
-	if n.Base != nil {
-		r.BaseVersionID = n.Base.ID
+	r := &rewind.Request{Kind: kind, EnvironmentID: env.ID, ReleaseID: n.ReleaseID, ToReleaseID: n.ToReleaseID,
+		Requester: a.User.Username, Reason: reason, RequiredApprovals: env.RequiredApprovals}
+	for _, st := range n.Steps {
+		r.Steps = append(r.Steps, st.step())
 	}
 	detail := n.Detail
-	if detail == "" && n.To != nil {
-		detail = "to version " + strconv.FormatInt(n.To.Number, 10)
+	if detail == "" && len(r.Steps) == 1 {
+		detail = r.Steps[0].Detail
 	}
-	ev := rewind.AuditEvent{Actor: a.Name(), Action: rewind.ActionRequest, Environment: env.Name, TargetKind: n.Target.Kind,
-		Target: n.Target.Label(), Outcome: "ok", Detail: detail + ": " + reason}
+	ev := rewind.AuditEvent{Actor: a.Name(), Action: rewind.ActionRequest, Environment: env.Name, Outcome: "ok", Detail: detail + ": " + reason}
+	ev.TargetKind, ev.Target = planTarget(n.Steps)
 	if err := s.store.CreateRequest(ctx, r, ev); err != nil {
-		return nil, fmt.Errorf("request on %s: %w", n.Target.Label(), err)
+		return nil, fmt.Errorf("request on %s: %w", ev.Target, err)
 	}
 	s.runner.Wake()
 	return r, nil
 }
 
+// planTarget names what a plan acts on in the audit trail: its target, or
+// "plan of N steps".
+func planTarget(steps []NewStep) (rewind.TargetKind, string) {
+	if len(steps) == 1 {
+		return steps[0].Target.Kind, steps[0].Target.Label()
+	}
+	return "", fmt.Sprintf("plan of %d steps", len(steps))
+}
+
 // Decide records an approval or a rejection of request id. The requester
-// never decides their own request; a rejection needs a comment.
-func (s *Service) Decide(ctx context.Context, a Actor, id int64, approve bool, comment string) (*rewind.RollbackRequest, error) {
+// never decides their own request; a rejection needs a comment. An approval
+// binds to the plan as it is now.
+func (s *Service) Decide(ctx context.Context, a Actor, id int64, approve bool, comment string) (*rewind.Request, error) {
 	comment = strings.TrimSpace(comment)
-	r, t, env, err := s.load(ctx, id)
+	r, ev, err := s.load(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if err := a.may(rewind.RoleApprover, t.EnvironmentID); err != nil {
+	if err := a.may(rewind.RoleApprover, r.EnvironmentID); err != nil {
 		return nil, err
 	}
 	if _, err := r.Decide(a.User, approve, comment); err != nil {
 		return nil, err
 	}
-	action, outcome := rewind.ActionApprove, "approved"
+	ev.Actor, ev.Action, ev.Outcome, ev.Detail = a.Name(), rewind.ActionApprove, "approved", comment
 	if !approve {
-		action, outcome = rewind.ActionReject, "rejected"
+		ev.Action, ev.Outcome = rewind.ActionReject, "rejected"
 	}
-	ev := rewind.AuditEvent{Actor: a.Name(), Action: action, Environment: env, TargetKind: t.Kind, Target: t.Label(), Outcome: outcome, Detail: comment}
 	r, err = s.store.Decide(ctx, id, a.User, approve, comment, ev)
 	if err != nil {
 		return nil, fmt.Errorf("decide request %d: %w", id, err)
@@ -170,18 +217,18 @@ func (s *Service) Decide(ctx context.Context, a Actor, id int64, approve bool, c
 
 // Cancel withdraws request id before it runs; only its requester or an
 // admin may.
-func (s *Service) Cancel(ctx context.Context, a Actor, id int64) (*rewind.RollbackRequest, error) {
-	r, t, env, err := s.load(ctx, id)
+func (s *Service) Cancel(ctx context.Context, a Actor, id int64) (*rewind.Request, error) {
+	r, ev, err := s.load(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if err := a.may(rewind.RoleOperator, t.EnvironmentID); err != nil {
+	if err := a.may(rewind.RoleOperator, r.EnvironmentID); err != nil {
 		return nil, err
 	}
 	if err := r.CanCancel(a.User); err != nil {
 		return nil, err
 	}
-	ev := rewind.AuditEvent{Actor: a.Name(), Action: rewind.ActionCancel, Environment: env, TargetKind: t.Kind, Target: t.Label(), Outcome: "cancelled"}
+	ev.Actor, ev.Action, ev.Outcome = a.Name(), rewind.ActionCancel, "cancelled"
 	r, err = s.store.Move(ctx, id, []rewind.State{rewind.StatePending, rewind.StateApproved}, rewind.StateCancelled, "Cancelled by "+a.Name()+".", &ev)
 	if err != nil {
 		return nil, fmt.Errorf("cancel request %d: %w", id, err)
@@ -189,18 +236,65 @@ func (s *Service) Cancel(ctx context.Context, a Actor, id int64) (*rewind.Rollba
 	return r, nil
 }
 
-func (s *Service) load(ctx context.Context, id int64) (*rewind.RollbackRequest, *rewind.Target, string, error) {
+// Retry runs the failed step of a failed plan again, then the steps after
+// it. The plan is the one approved, so it needs no new approval; the
+// executor checks again that the target is as the plan expects.
+func (s *Service) Retry(ctx context.Context, a Actor, id int64) (*rewind.Request, error) {
+	return s.resume(ctx, a, id, false, "")
+}
+
+// Skip marks the failed step of a failed plan skipped, with the reason,
+// and goes on with the steps after it.
+func (s *Service) Skip(ctx context.Context, a Actor, id int64, reason string) (*rewind.Request, error) {
+	reason, err := rewind.ValidateReason(reason)
+	if err != nil {
+		return nil, rewind.Errorf(rewind.EINVALID, "Say why the step is skipped.")
+	}
+	return s.resume(ctx, a, id, true, reason)
+}
+
+func (s *Service) resume(ctx context.Context, a Actor, id int64, skip bool, note string) (*rewind.Request, error) {
+	r, ev, err := s.load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.may(rewind.RoleOperator, r.EnvironmentID); err != nil {
+		return nil, err
+	}
+	if err := r.CanResume(a.User); err != nil {
+		return nil, err
+	}
+	failed := r.Failed()
+	ev.Actor, ev.Action, ev.Outcome = a.Name(), rewind.ActionRetry, "ok"
+	ev.Detail = fmt.Sprintf("Step %d of %d run again.", failed.Position, len(r.Steps))
+	if skip {
+		ev.Action, ev.Detail = rewind.ActionSkip, fmt.Sprintf("Step %d of %d skipped: %s", failed.Position, len(r.Steps), note)
+	}
+	r, err = s.store.Resume(ctx, id, failed.ID, skip, note, ev)
+	if err != nil {
+		return nil, fmt.Errorf("resume request %d: %w", id, err)
+	}
+	s.runner.Wake()
+	return r, nil
+}
+
+// load reads request id and the audit event that names what it acts on:
+// its target, or for a plan of several steps the plan.
+func (s *Service) load(ctx context.Context, id int64) (*rewind.Request, rewind.AuditEvent, error) {
 	r, err := s.store.Request(ctx, id)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, rewind.AuditEvent{}, err
 	}
-	t, err := s.store.Target(ctx, r.TargetID)
-	if err != nil {
-		return nil, nil, "", fmt.Errorf("request %d: %w", id, err)
+	ev := rewind.AuditEvent{Target: fmt.Sprintf("plan of %d steps", len(r.Steps))}
+	if len(r.Steps) == 1 {
+		t, err := s.store.Target(ctx, r.First().TargetID)
+		if err != nil {
+			return nil, ev, fmt.Errorf("request %d: %w", id, err)
+		}
+		ev.TargetKind, ev.Target = t.Kind, t.Label()
 	}
-	env := ""
-	if e, err := s.store.Environment(ctx, t.EnvironmentID); err == nil {
-		env = e.Name
+	if e, err := s.store.Environment(ctx, r.EnvironmentID); err == nil {
+		ev.Environment = e.Name
 	}
-	return r, t, env, nil
+	return r, ev, nil
 }

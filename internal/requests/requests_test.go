@@ -64,7 +64,7 @@ func TestCreate(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			svc, store, tg, v, w := fixture(t)
-			r, err := svc.Create(context.Background(), tc.actor, requests.NewRequest{Target: tg, To: v, Base: v, Reason: tc.reason})
+			r, err := svc.Create(context.Background(), tc.actor, requests.NewRequest{Reason: tc.reason, Steps: []requests.NewStep{{Target: tg, To: v, Base: v}}})
 			if got := rewind.ErrorCode(err); got != tc.wantCode {
 				t.Fatalf("code = %q (%v), want %q", got, err, tc.wantCode)
 			}
@@ -85,38 +85,38 @@ func TestCreate(t *testing.T) {
 func TestDecideAndCancel(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
-		act       func(*requests.Service, int64) (*rewind.RollbackRequest, error)
+		act       func(*requests.Service, int64) (*rewind.Request, error)
 		wantCode  string
 		wantState rewind.State
 	}{
-		{"approver approves", func(s *requests.Service, id int64) (*rewind.RollbackRequest, error) {
+		{"approver approves", func(s *requests.Service, id int64) (*rewind.Request, error) {
 			return s.Decide(context.Background(), user("anna", rewind.RoleApprover), id, true, "")
 		}, "", rewind.StateApproved},
-		{"self-approval", func(s *requests.Service, id int64) (*rewind.RollbackRequest, error) {
+		{"self-approval", func(s *requests.Service, id int64) (*rewind.Request, error) {
 			return s.Decide(context.Background(), user("otto", rewind.RoleAdmin), id, true, "")
 		}, rewind.EFORBIDDEN, ""},
-		{"operator approves", func(s *requests.Service, id int64) (*rewind.RollbackRequest, error) {
+		{"operator approves", func(s *requests.Service, id int64) (*rewind.Request, error) {
 			return s.Decide(context.Background(), user("olga", rewind.RoleOperator), id, true, "")
 		}, rewind.EFORBIDDEN, ""},
-		{"reject without reason", func(s *requests.Service, id int64) (*rewind.RollbackRequest, error) {
+		{"reject without reason", func(s *requests.Service, id int64) (*rewind.Request, error) {
 			return s.Decide(context.Background(), user("anna", rewind.RoleApprover), id, false, " ")
 		}, rewind.EINVALID, ""},
-		{"reject with reason", func(s *requests.Service, id int64) (*rewind.RollbackRequest, error) {
+		{"reject with reason", func(s *requests.Service, id int64) (*rewind.Request, error) {
 			return s.Decide(context.Background(), user("anna", rewind.RoleApprover), id, false, "wrong version")
 		}, "", rewind.StateRejected},
-		{"requester cancels", func(s *requests.Service, id int64) (*rewind.RollbackRequest, error) {
+		{"requester cancels", func(s *requests.Service, id int64) (*rewind.Request, error) {
 			return s.Cancel(context.Background(), user("otto", rewind.RoleOperator), id)
 		}, "", rewind.StateCancelled},
-		{"other operator cancels", func(s *requests.Service, id int64) (*rewind.RollbackRequest, error) {
+		{"other operator cancels", func(s *requests.Service, id int64) (*rewind.Request, error) {
 			return s.Cancel(context.Background(), user("olga", rewind.RoleOperator), id)
 		}, rewind.EFORBIDDEN, ""},
-		{"unknown request", func(s *requests.Service, id int64) (*rewind.RollbackRequest, error) {
+		{"unknown request", func(s *requests.Service, id int64) (*rewind.Request, error) {
 			return s.Cancel(context.Background(), user("otto", rewind.RoleOperator), id+100)
 		}, rewind.ENOTFOUND, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			svc, _, tg, v, _ := fixture(t)
-			r, err := svc.Create(context.Background(), user("otto", rewind.RoleOperator), requests.NewRequest{Target: tg, To: v, Reason: "bad release"})
+			r, err := svc.Create(context.Background(), user("otto", rewind.RoleOperator), requests.NewRequest{Reason: "bad release", Steps: []requests.NewStep{{Target: tg, To: v}}})
 			if err != nil {
 				t.Fatal(err)
 			}

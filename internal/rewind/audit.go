@@ -13,6 +13,9 @@ const (
 	ActionCancel         = "rollback.cancel"
 	ActionExecute        = "rollback.execute"
 	ActionResult         = "rollback.result"
+	ActionRetry          = "rollback.retry"
+	ActionSkip           = "rollback.skip"
+	ActionReplan         = "rollback.replan"
 	ActionUserChange     = "user.change"
 	ActionSettingsChange = "settings.change"
 	ActionReveal         = "secret.reveal"
@@ -42,3 +45,8 @@ type AuditFilter struct {
 	Offset      int
 	Limit       int
 }
+
+// Audit actions of releases that a plan records.
+const (
+	ActionReleaseRolledBack = "release.rolled_back"
+)

@@ -216,6 +216,7 @@ const (
 // each statement did, the saved rows and the generated rollback.
 type SQLExecution struct {
 	VersionID   int64
+	StepID      int64 // the step of the request that ran it
 	RequestID   int64
 	Kind        string // SQLKindChange or SQLKindRollback
 	OfVersionID int64  // for a rollback: the version of the change it undoes

@@ -16,7 +16,9 @@ const MaxTextLen = 2000
 type State string
 
 // The states of the lifecycle: pending → approved → running → succeeded | failed,
-// or pending → rejected | cancelled.
+// or pending → rejected | cancelled. A failed plan goes back to approved (its
+// approval holds: the plan is unchanged) when its requester retries or skips
+// the failed step.
 const (
 	StatePending   State = "pending"
 	StateApproved  State = "approved"
@@ -31,6 +33,7 @@ var transitions = map[State][]State{
 	StatePending:  {StateApproved, StateRejected, StateCancelled},
 	StateApproved: {StateRunning, StateCancelled},
 	StateRunning:  {StateSucceeded, StateFailed},
+	StateFailed:   {StateApproved},
 }
 
 // CanMoveTo reports whether the lifecycle allows going from s to next.
@@ -43,8 +46,9 @@ func (s State) CanMoveTo(next State) bool {
 	return false
 }
 
-// Final reports whether no further step follows s.
-func (s State) Final() bool { return len(transitions[s]) == 0 }
+// Final reports whether the request has ended in s: nothing more runs
+// unless its requester resumes a failed plan.
+func (s State) Final() bool { return s == StateFailed || len(transitions[s]) == 0 }
 
 // RequestKind says whether a request rolls back or changes: a rollback (of
 // targets, or of a release) or a SQL change.
@@ -251,6 +255,17 @@ func (r *Request) CanCancel(u User) error {
 	}
 	if u.Username != r.Requester && u.Role != RoleAdmin {
 		return Errorf(EFORBIDDEN, "Only the requester or an admin can cancel a request.")
+	}
+	return nil
+}
+
+// CanResume reports whether user u may retry or skip the failed step of r now.
+func (r *Request) CanResume(u User) error {
+	if r.State != StateFailed || r.Failed() == nil {
+		return Errorf(ECONFLICT, "This request is %s; only a plan stopped at a failed step can go on.", r.State)
+	}
+	if u.Username != r.Requester && u.Role != RoleAdmin {
+		return Errorf(EFORBIDDEN, "Only the requester or an admin can retry or skip a step.")
 	}
 	return nil
 }

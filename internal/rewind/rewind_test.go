@@ -19,6 +19,8 @@ func TestLifecycleTransitions(t *testing.T) {
 		{StateRunning, StateCancelled, false},
 		{StateSucceeded, StateRunning, false},
 		{StateRejected, StateApproved, false},
+		{StateFailed, StateApproved, true}, // a retry or a skip of the failed step
+		{StateFailed, StateRunning, false},
 	}
 	for _, tt := range tests {
 		if got := tt.from.CanMoveTo(tt.to); got != tt.want {
@@ -33,7 +35,7 @@ func TestLifecycleTransitions(t *testing.T) {
 }
 
 func TestDecide(t *testing.T) {
-	r := &RollbackRequest{State: StatePending, Requester: "otto", RequiredApprovals: 2,
+	r := &Request{State: StatePending, Requester: "otto", RequiredApprovals: 2,
 		Approvals: []Approval{{Approver: "anna", Approve: true}}}
 	tests := []struct {
 		name    string
@@ -58,7 +60,7 @@ func TestDecide(t *testing.T) {
 			}
 		})
 	}
-	done := &RollbackRequest{State: StateRunning, Requester: "otto", RequiredApprovals: 1}
+	done := &Request{State: StateRunning, Requester: "otto", RequiredApprovals: 1}
 	if _, err := done.Decide(User{Username: "bob", Role: RoleApprover}, true, ""); ErrorCode(err) != ECONFLICT {
 		t.Errorf("decide on running request: %v", err)
 	}

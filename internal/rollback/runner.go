@@ -1,6 +1,7 @@
-// Package rollback moves rollback requests through their lifecycle: it takes
-// approved requests, runs them with the executor of their target's kind,
-// records the outcome, and reconciles requests left running by a stop.
+// Package rollback moves requests through their lifecycle: it takes approved
+// requests and runs their plans step by step, each step with the executor of
+// its target's kind, records every step's outcome, stops a plan at its first
+// failed step, and reconciles plans left running by a stop.
 package rollback
 
 import (
@@ -17,16 +18,24 @@ import (
 
 // Store is what the runner needs of the history store.
 type Store interface {
-	Requests(ctx context.Context, f sqlite.RequestFilter) ([]*rewind.RollbackRequest, error)
-	Request(ctx context.Context, id int64) (*rewind.RollbackRequest, error)
-	Move(ctx context.Context, id int64, from []rewind.State, next rewind.State, outcome string, ev *rewind.AuditEvent) (*rewind.RollbackRequest, error)
+	Requests(ctx context.Context, f sqlite.RequestFilter) ([]*rewind.Request, error)
+	Request(ctx context.Context, id int64) (*rewind.Request, error)
+	Move(ctx context.Context, id int64, from []rewind.State, next rewind.State, outcome string, ev *rewind.AuditEvent) (*rewind.Request, error)
+	MoveStep(ctx context.Context, id int64, from []rewind.StepState, next rewind.StepState, outcome string, ev *rewind.AuditEvent) (*rewind.Step, error)
 	SetOutcome(ctx context.Context, id int64, outcome string) error
+	SetStepOutcome(ctx context.Context, id int64, outcome string) error
 	Target(ctx context.Context, id int64) (*rewind.Target, error)
 	Version(ctx context.Context, id int64) (*rewind.Version, error)
 	Environment(ctx context.Context, id int64) (*rewind.Environment, error)
+	// StepEnded and PlanSucceeded record what a step's end and a plan's
+	// success mean for releases (an attached SQL change's item, a release
+	// rolled back).
+	StepEnded(ctx context.Context, r *rewind.Request, s *rewind.Step) error
+	PlanSucceeded(ctx context.Context, r *rewind.Request) error
 }
 
-// Runner executes approved rollback requests, one goroutine per request.
+// Runner executes approved requests, one goroutine per request, the steps
+// of a plan one after the other.
 type Runner struct {
 	store     Store
 	executors map[rewind.TargetKind]rewind.Executor
@@ -70,6 +79,30 @@ func (r *Runner) Run(ctx context.Context) {
 	}
 }
 
+// plan is a request with the targets of its steps, by step position.
+type plan struct {
+	req     *rewind.Request
+	targets []*rewind.Target
+}
+
+// load reads the targets of req's steps; ok is false when one cannot be
+// read or its kind is not served by this Rewind.
+func (r *Runner) load(ctx context.Context, req *rewind.Request) (*plan, bool) {
+	p := &plan{req: req}
+	for _, st := range req.Steps {
+		t, err := r.store.Target(ctx, st.TargetID)
+		if err != nil {
+			r.log.Error("load target", "request", req.ID, "step", st.Position, "err", err)
+			return nil, false
+		}
+		if _, ok := r.executors[t.Kind]; !ok {
+			return nil, false // this kind is not served by this Rewind
+		}
+		p.targets = append(p.targets, t)
+	}
+	return p, len(p.targets) > 0
+}
+
 func (r *Runner) startApproved(ctx context.Context) {
 	reqs, err := r.store.Requests(ctx, sqlite.RequestFilter{States: []rewind.State{rewind.StateApproved}})
 	if err != nil {
@@ -79,26 +112,17 @@ func (r *Runner) startApproved(ctx context.Context) {
 		return
 	}
 	for i := len(reqs) - 1; i >= 0; i-- { // oldest first
-		req := reqs[i]
-		t, err := r.store.Target(ctx, req.TargetID)
-		if err != nil {
-			r.log.Error("load target", "request", req.ID, "err", err)
+		p, ok := r.load(ctx, reqs[i])
+		if !ok {
 			continue
 		}
-		if _, ok := r.executors[t.Kind]; !ok {
-			continue // this kind is not served by this Rewind
-		}
-		ev := r.event(ctx, t, rewind.ActionExecute, "started")
-		claimed, err := r.store.Move(ctx, req.ID, []rewind.State{rewind.StateApproved}, rewind.StateRunning, "Started.", &ev)
+		claimed, err := r.store.Move(ctx, p.req.ID, []rewind.State{rewind.StateApproved}, rewind.StateRunning, "Started.", r.planEvent(ctx, p, rewind.ActionExecute, "started", ""))
 		if err != nil {
 			continue // another worker or a cancel got there first
 		}
-		r.start(ctx, claimed, t)
+		p.req = claimed
+		r.goTrack(claimed.ID, func() { r.runPlan(ctx, p) })
 	}
-}
-
-func (r *Runner) start(ctx context.Context, req *rewind.RollbackRequest, t *rewind.Target) {
-	r.goTrack(req.ID, func() { r.execute(ctx, req, t) })
 }
 
 // goTrack runs fn in a goroutine that Run waits for, once per request at a time.
@@ -117,50 +141,150 @@ func (r *Runner) goTrack(id int64, fn func()) {
 	}()
 }
 
-// execute runs one claimed request and records its end.
-func (r *Runner) execute(ctx context.Context, req *rewind.RollbackRequest, t *rewind.Target) {
-	var v *rewind.Version
-	if req.VersionID != 0 {
-		var err error
-		if v, err = r.store.Version(ctx, req.VersionID); err != nil {
-			r.finish(ctx, req, t, fmt.Errorf("load target version: %w", err), "Nothing was changed: the target version could not be read.")
+// runPlan runs the waiting steps of a claimed plan in order and records its
+// end: the first failed step stops it. Steps that already ended (before a
+// retry, a skip or a restart) are not run again.
+func (r *Runner) runPlan(ctx context.Context, p *plan) {
+	for i := range p.req.Steps {
+		st := &p.req.Steps[i]
+		if st.State != rewind.StepWaiting {
+			continue
+		}
+		ended, err := r.runStep(ctx, p, i)
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			// Rewind is stopping: the step stays running and says so; the
+			// next start reconciles it with the target's actual state.
+			return
+		}
+		if ended != nil {
+			*st = *ended
+		}
+		if err != nil {
+			r.finishPlan(ctx, p)
 			return
 		}
 	}
-	progress := r.progress(ctx, req.ID)
-	outcome, err := r.executors[t.Kind].Execute(ctx, req, t, v, progress)
-	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-		// Rewind is stopping: keep the request running and say so; the next
-		// start reconciles it with the target's actual state.
-		progress("Rewind stopped while following this rollback; it will be checked again at the next start. " + outcome)
-		r.log.Info("rollback interrupted by shutdown", "request", req.ID)
-		return
-	}
-	r.finish(ctx, req, t, err, outcome)
+	r.finishPlan(ctx, p)
 }
 
-func (r *Runner) finish(ctx context.Context, req *rewind.RollbackRequest, t *rewind.Target, err error, outcome string) {
-	ctx = context.WithoutCancel(ctx)
-	state, result := rewind.StateSucceeded, "succeeded"
+// runStep starts step i, executes it and records its end. It returns the
+// step as recorded, and an error when the step failed or could not start.
+func (r *Runner) runStep(ctx context.Context, p *plan, i int) (*rewind.Step, error) {
+	st, t := &p.req.Steps[i], p.targets[i]
+	ev := r.event(ctx, p.req, t, rewind.ActionExecute, "started")
+	ev.Detail = stepName(p.req, st)
+	started, err := r.store.MoveStep(ctx, st.ID, []rewind.StepState{rewind.StepWaiting}, rewind.StepRunning, "Started.", &ev)
 	if err != nil {
-		state, result = rewind.StateFailed, "failed"
+		r.log.Error("start step", "request", p.req.ID, "step", st.Position, "err", err)
+		return nil, err
+	}
+	var v *rewind.Version
+	if st.VersionID != 0 {
+		if v, err = r.store.Version(ctx, st.VersionID); err != nil {
+			return r.endStep(ctx, p, i, started, fmt.Errorf("load target version: %w", err), "Nothing was changed: the target version could not be read.")
+		}
+	}
+	progress := r.progress(ctx, p.req, started)
+	outcome, err := r.executors[t.Kind].Execute(ctx, p.req, started, t, v, progress)
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		progress("Rewind stopped while following this step; it will be checked again at the next start. " + outcome)
+		r.log.Info("step interrupted by shutdown", "request", p.req.ID, "step", st.Position)
+		return nil, err
+	}
+	return r.endStep(ctx, p, i, started, err, outcome)
+}
+
+// endStep records the end of running step st (index i of the plan).
+func (r *Runner) endStep(ctx context.Context, p *plan, i int, st *rewind.Step, err error, outcome string) (*rewind.Step, error) {
+	ctx = context.WithoutCancel(ctx)
+	state, result := rewind.StepSucceeded, "succeeded"
+	if err != nil {
+		state, result = rewind.StepFailed, "failed"
 		if outcome == "" {
 			outcome = rewind.ErrorMessage(err)
 		} else if msg := rewind.ErrorMessage(err); rewind.ErrorCode(err) != rewind.EINTERNAL && msg != outcome {
 			outcome = msg + " " + outcome
 		}
-		r.log.Warn("rollback failed", "request", req.ID, "err", err)
+		r.log.Warn("step failed", "request", p.req.ID, "step", st.Position, "err", err)
 	}
-	ev := r.event(ctx, t, rewind.ActionResult, result)
+	ev := r.event(ctx, p.req, p.targets[i], rewind.ActionResult, result)
 	ev.Detail = outcome
-	if _, err := r.store.Move(ctx, req.ID, []rewind.State{rewind.StateRunning}, state, outcome, &ev); err != nil {
-		r.log.Error("record rollback result", "request", req.ID, "err", err)
+	ended, merr := r.store.MoveStep(ctx, st.ID, []rewind.StepState{rewind.StepRunning}, state, outcome, &ev)
+	if merr != nil {
+		r.log.Error("record step result", "request", p.req.ID, "step", st.Position, "err", merr)
+		ended = st
+		ended.State, ended.Outcome = state, outcome
+	}
+	if full, lerr := r.store.Request(ctx, p.req.ID); lerr == nil {
+		if s := full.Step(st.ID); s != nil {
+			ended = s
+		}
+	}
+	if herr := r.store.StepEnded(ctx, p.req, ended); herr != nil {
+		r.log.Error("record step for its release", "request", p.req.ID, "step", st.Position, "err", herr)
+	}
+	return ended, err
+}
+
+// finishPlan records the end of a plan whose steps all ended or one failed.
+func (r *Runner) finishPlan(ctx context.Context, p *plan) {
+	ctx = context.WithoutCancel(ctx)
+	req, err := r.store.Request(ctx, p.req.ID)
+	if err != nil {
+		r.log.Error("reload request", "request", p.req.ID, "err", err)
+		return
+	}
+	state, result, outcome := rewind.StateSucceeded, "succeeded", Summary(req)
+	if req.Failed() != nil {
+		state, result = rewind.StateFailed, "failed"
+	}
+	done, err := r.store.Move(ctx, req.ID, []rewind.State{rewind.StateRunning}, state, outcome, r.planEvent(ctx, p, rewind.ActionResult, result, outcome))
+	if err != nil {
+		r.log.Error("record plan result", "request", req.ID, "err", err)
+		return
+	}
+	if state == rewind.StateSucceeded {
+		if err := r.store.PlanSucceeded(ctx, done); err != nil {
+			r.log.Error("record plan for its release", "request", req.ID, "err", err)
+		}
 	}
 }
 
-// reconcile settles, each in the background, the running requests that this
+// Summary says in words where a plan stands: for one step its outcome; for
+// more, how many are done and, if one failed, which and why.
+func Summary(req *rewind.Request) string {
+	if len(req.Steps) == 1 {
+		st := req.First()
+		if st.State == rewind.StepSkipped {
+			return "Skipped: " + st.Note
+		}
+		return st.Outcome
+	}
+	done := req.Done()
+	s := fmt.Sprintf("%d of %d steps done", done, len(req.Steps))
+	if skipped := countState(req, rewind.StepSkipped); skipped > 0 {
+		s += fmt.Sprintf(" (%d skipped)", skipped)
+	}
+	if f := req.Failed(); f != nil {
+		return s + fmt.Sprintf("; step %d failed: %s", f.Position, f.Outcome)
+	}
+	return s + "."
+}
+
+func countState(req *rewind.Request, state rewind.StepState) int {
+	n := 0
+	for _, st := range req.Steps {
+		if st.State == state {
+			n++
+		}
+	}
+	return n
+}
+
+// reconcile settles, each in the background, the running plans that this
 // runner does not follow: those left by a stop, or whose target could not be
-// read in an earlier round.
+// read in an earlier round. A step found running is checked against its
+// target's actual state, never run again; the plan then goes on.
 func (r *Runner) reconcile(ctx context.Context) {
 	reqs, err := r.store.Requests(ctx, sqlite.RequestFilter{States: []rewind.State{rewind.StateRunning}})
 	if err != nil {
@@ -171,57 +295,111 @@ func (r *Runner) reconcile(ctx context.Context) {
 		if req.StartedAt != nil && req.StartedAt.After(r.started) {
 			continue // started by this runner (or a live peer), which follows it
 		}
-		t, err := r.store.Target(ctx, req.TargetID)
-		if err != nil {
-			continue
-		}
-		ex, ok := r.executors[t.Kind]
+		p, ok := r.load(ctx, req)
 		if !ok {
 			continue
 		}
 		r.goTrack(req.ID, func() {
-			var v *rewind.Version
-			if req.VersionID != 0 {
-				v, _ = r.store.Version(ctx, req.VersionID)
-			}
-			state, outcome, err := ex.Reconcile(ctx, req, t, v)
-			if err != nil {
-				// The target cannot be read now; the next round tries again.
-				r.log.Warn("reconcile rollback", "request", req.ID, "err", err)
-				return
-			}
-			var ferr error
-			if state == rewind.StateRunning {
-				f, ok := ex.(rewind.Follower)
-				if !ok {
+			for i := range p.req.Steps {
+				if p.req.Steps[i].State != rewind.StepRunning {
+					continue
+				}
+				ended, err := r.reconcileStep(ctx, p, i)
+				if err != nil {
+					return // unreadable now, or stopping again: the next round tries again
+				}
+				p.req.Steps[i] = *ended
+				if ended.State == rewind.StepFailed {
+					r.finishPlan(ctx, p)
 					return
 				}
-				outcome, ferr = f.Follow(ctx, req, t, v, r.progress(ctx, req.ID))
-				if ctx.Err() != nil {
-					return // stopping again; the next start checks once more
-				}
-			} else if state != rewind.StateSucceeded {
-				ferr = errors.New(outcome)
 			}
-			r.finish(ctx, req, t, ferr, "Checked after Rewind stopped during the rollback: "+outcome)
+			r.runPlan(ctx, p)
 		})
 	}
 }
 
-// progress returns a function that records the progress of request id.
-func (r *Runner) progress(ctx context.Context, id int64) func(string) {
+// reconcileStep decides the end of step i, found running at a start.
+func (r *Runner) reconcileStep(ctx context.Context, p *plan, i int) (*rewind.Step, error) {
+	st, t := &p.req.Steps[i], p.targets[i]
+	ex := r.executors[t.Kind]
+	var v *rewind.Version
+	if st.VersionID != 0 {
+		v, _ = r.store.Version(ctx, st.VersionID)
+	}
+	state, outcome, err := ex.Reconcile(ctx, p.req, st, t, v)
+	if err != nil {
+		r.log.Warn("reconcile step", "request", p.req.ID, "step", st.Position, "err", err)
+		return nil, err
+	}
+	var ferr error
+	switch state {
+	case rewind.StepRunning:
+		f, ok := ex.(rewind.Follower)
+		if !ok {
+			return nil, errors.New("still running")
+		}
+		outcome, ferr = f.Follow(ctx, p.req, st, t, v, r.progress(ctx, p.req, st))
+		if ctx.Err() != nil {
+			return nil, ctx.Err() // stopping again; the next start checks once more
+		}
+	case rewind.StepSucceeded:
+	default:
+		ferr = errors.New(outcome)
+	}
+	ended, err := r.endStep(ctx, p, i, st, ferr, "Checked after Rewind stopped during this step: "+outcome)
+	if ended == nil {
+		return nil, err
+	}
+	return ended, nil
+}
+
+// progress returns a function that records the progress of step st, on the
+// step and, in words that name the step, on its request.
+func (r *Runner) progress(ctx context.Context, req *rewind.Request, st *rewind.Step) func(string) {
 	return func(s string) {
-		if err := r.store.SetOutcome(context.WithoutCancel(ctx), id, s); err != nil {
-			r.log.Warn("record progress", "request", id, "err", err)
+		ctx := context.WithoutCancel(ctx)
+		if err := r.store.SetStepOutcome(ctx, st.ID, s); err != nil {
+			r.log.Warn("record progress", "request", req.ID, "step", st.Position, "err", err)
+		}
+		if len(req.Steps) > 1 {
+			s = fmt.Sprintf("Step %d of %d: %s", st.Position, len(req.Steps), s)
+		}
+		if err := r.store.SetOutcome(ctx, req.ID, s); err != nil {
+			r.log.Warn("record progress", "request", req.ID, "err", err)
 		}
 	}
 }
 
-// event builds an audit event about target t by the system.
-func (r *Runner) event(ctx context.Context, t *rewind.Target, action, outcome string) rewind.AuditEvent {
-	ev := rewind.AuditEvent{Actor: "rewind", Action: action, TargetKind: t.Kind, Target: t.Label(), Outcome: outcome}
-	if env, err := r.store.Environment(ctx, t.EnvironmentID); err == nil {
+// stepName names a step for the audit trail.
+func stepName(req *rewind.Request, st *rewind.Step) string {
+	name := fmt.Sprintf("step %d of %d", st.Position, len(req.Steps))
+	if st.Detail != "" {
+		name += ": " + st.Detail
+	}
+	return name
+}
+
+// event builds an audit event by the system about step work on target t of
+// request req.
+func (r *Runner) event(ctx context.Context, req *rewind.Request, t *rewind.Target, action, outcome string) rewind.AuditEvent {
+	ev := rewind.AuditEvent{Actor: "rewind", Action: action, Outcome: outcome, RequestID: req.ID, TargetKind: t.Kind, Target: t.Label()}
+	if env, err := r.store.Environment(ctx, req.EnvironmentID); err == nil {
 		ev.Environment = env.Name
 	}
 	return ev
+}
+
+// planEvent is the audit event of a plan's start or end; a plan of one step
+// has none, its step's events say it all.
+func (r *Runner) planEvent(ctx context.Context, p *plan, action, outcome, detail string) *rewind.AuditEvent {
+	if len(p.req.Steps) < 2 {
+		return nil
+	}
+	ev := rewind.AuditEvent{Actor: "rewind", Action: action, Outcome: outcome, RequestID: p.req.ID, Detail: detail,
+		Target: fmt.Sprintf("plan of %d steps", len(p.req.Steps))}
+	if env, err := r.store.Environment(ctx, p.req.EnvironmentID); err == nil {
+		ev.Environment = env.Name
+	}
+	return &ev
 }

@@ -23,11 +23,22 @@ type scripted struct {
 	follows   atomic.Int32
 	block     chan struct{} // when set, Execute waits for it or for ctx
 	err       error
-	reconcile rewind.State
+	reconcile rewind.StepState
+	// failOn makes Execute fail for these targets.
+	failOn map[int64]bool
+	mu     sync.Mutex
+	order  []int64 // the targets executed, in order
 }
 
-func (s *scripted) Execute(ctx context.Context, r *rewind.RollbackRequest, t *rewind.Target, v *rewind.Version, progress func(string)) (string, error) {
+func (s *scripted) Execute(ctx context.Context, r *rewind.Request, st *rewind.Step, t *rewind.Target, v *rewind.Version, progress func(string)) (string, error) {
 	s.calls.Add(1)
+	s.mu.Lock()
+	s.order = append(s.order, t.ID)
+	fail := s.failOn[t.ID]
+	s.mu.Unlock()
+	if fail {
+		return "config changed since the plan was made", rewind.Errorf(rewind.ECONFLICT, "Conflict.")
+	}
 	progress("halfway")
 	if s.block != nil {
 		select {
@@ -42,11 +53,11 @@ func (s *scripted) Execute(ctx context.Context, r *rewind.RollbackRequest, t *re
 	return "done", nil
 }
 
-func (s *scripted) Reconcile(ctx context.Context, r *rewind.RollbackRequest, t *rewind.Target, v *rewind.Version) (rewind.State, string, error) {
+func (s *scripted) Reconcile(ctx context.Context, r *rewind.Request, st *rewind.Step, t *rewind.Target, v *rewind.Version) (rewind.StepState, string, error) {
 	return s.reconcile, "found " + string(s.reconcile), nil
 }
 
-func (s *scripted) Follow(ctx context.Context, r *rewind.RollbackRequest, t *rewind.Target, v *rewind.Version, progress func(string)) (string, error) {
+func (s *scripted) Follow(ctx context.Context, r *rewind.Request, st *rewind.Step, t *rewind.Target, v *rewind.Version, progress func(string)) (string, error) {
 	s.follows.Add(1)
 	return "followed to the end", nil
 }
@@ -75,16 +86,16 @@ func setup(t *testing.T) (*sqlite.Store, *rewind.Target, *rewind.Version) {
 	return store, tg, v
 }
 
-func request(t *testing.T, store *sqlite.Store, tg *rewind.Target, v *rewind.Version) *rewind.RollbackRequest {
+func request(t *testing.T, store *sqlite.Store, tg *rewind.Target, v *rewind.Version) *rewind.Request {
 	t.Helper()
-	r := &rewind.RollbackRequest{TargetID: tg.ID, VersionID: v.ID, Requester: "otto", Reason: "bad"}
+	r := &rewind.Request{Requester: "otto", Reason: "bad", Steps: []rewind.Step{{TargetID: tg.ID, VersionID: v.ID}}}
 	if err := store.CreateRequest(context.Background(), r, rewind.AuditEvent{Actor: "otto", Action: rewind.ActionRequest}); err != nil {
 		t.Fatal(err)
 	}
 	return r
 }
 
-func waitState(t *testing.T, store *sqlite.Store, id int64, want rewind.State) *rewind.RollbackRequest {
+func waitState(t *testing.T, store *sqlite.Store, id int64, want rewind.State) *rewind.Request {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -163,7 +174,7 @@ func TestRunnerShutdownLeavesRunningThenReconciles(t *testing.T) {
 
 	// The next start finds it running; the executor says the rollout is
 	// still going, so the runner follows it to its end.
-	ex2 := &scripted{reconcile: rewind.StateRunning}
+	ex2 := &scripted{reconcile: rewind.StepRunning}
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	defer cancel2()
 	go NewRunner(store, map[rewind.TargetKind]rewind.Executor{rewind.KindService: ex2}, quiet).Run(ctx2)
@@ -171,7 +182,7 @@ func TestRunnerShutdownLeavesRunningThenReconciles(t *testing.T) {
 	if ex2.calls.Load() != 0 || ex2.follows.Load() != 1 {
 		t.Errorf("after restart: %d executions, %d follows; want 0 and 1", ex2.calls.Load(), ex2.follows.Load())
 	}
-	if got.Outcome != "Checked after Rewind stopped during the rollback: followed to the end" {
+	if got.Outcome != "Checked after Rewind stopped during this step: followed to the end" {
 		t.Errorf("outcome = %q", got.Outcome)
 	}
 }
@@ -182,12 +193,15 @@ func TestRunnerReconcilesFailure(t *testing.T) {
 	if _, err := store.Move(context.Background(), r.ID, []rewind.State{rewind.StateApproved}, rewind.StateRunning, "", nil); err != nil {
 		t.Fatal(err)
 	}
-	ex := &scripted{reconcile: rewind.StateFailed}
+	if _, err := store.MoveStep(context.Background(), r.First().ID, []rewind.StepState{rewind.StepWaiting}, rewind.StepRunning, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	ex := &scripted{reconcile: rewind.StepFailed}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go NewRunner(store, map[rewind.TargetKind]rewind.Executor{rewind.KindService: ex}, quiet).Run(ctx)
 	got := waitState(t, store, r.ID, rewind.StateFailed)
-	if got.Outcome != "Checked after Rewind stopped during the rollback: found failed" {
+	if got.Outcome != "Checked after Rewind stopped during this step: found failed" {
 		t.Errorf("outcome = %q", got.Outcome)
 	}
 }

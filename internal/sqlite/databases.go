@@ -130,7 +130,7 @@ func (s *Store) DatabaseTarget(ctx context.Context, databaseID int64) (*rewind.T
 func (s *Store) DeleteDatabase(ctx context.Context, id int64) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM rollback_requests r JOIN targets t ON t.id = r.target_id
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(DISTINCT s.request_id) FROM request_steps s JOIN targets t ON t.id = s.target_id
 			WHERE t.kind = ? AND t.owner_id = ?`, rewind.KindDatabase, id).Scan(&n); err != nil {
 			return err
 		}
@@ -158,18 +158,18 @@ type statementRows struct {
 	Truncated bool       `json:"truncated,omitempty"`
 }
 
-// RecordSQLExecution appends v, the version a SQL request made, to its
-// target's versions together with the record of the run, in one
-// transaction. v.RequestID must be set; recording the same request again
-// returns the version already recorded.
+// RecordSQLExecution appends v, the version a step of a SQL request made,
+// to its target's versions together with the record of the run, in one
+// transaction. v.RequestID and ex.StepID must be set; recording the same
+// step again returns the version already recorded.
 func (s *Store) RecordSQLExecution(ctx context.Context, v *rewind.Version, ex *rewind.SQLExecution) (*rewind.Version, error) {
-	if v.RequestID == 0 {
-		return nil, errors.New("record SQL execution: no request")
+	if v.RequestID == 0 || ex.StepID == 0 {
+		return nil, errors.New("record SQL execution: no request step")
 	}
 	var out *rewind.Version
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var have int64
-		err := tx.QueryRowContext(ctx, `SELECT version_id FROM sql_executions WHERE request_id = ?`, v.RequestID).Scan(&have)
+		err := tx.QueryRowContext(ctx, `SELECT version_id FROM sql_executions WHERE step_id = ?`, ex.StepID).Scan(&have)
 		switch {
 		case err == nil:
 			out, err = scanVersion(tx.QueryRowContext(ctx, `SELECT `+versionCols+` FROM versions WHERE id = ?`, have))
@@ -185,10 +185,10 @@ func (s *Store) RecordSQLExecution(ctx context.Context, v *rewind.Version, ex *r
 		if err != nil {
 			return fmt.Errorf("encode saved tables: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO sql_executions (version_id, request_id, kind, of_version_id, succeeded, applied, transactional,
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sql_executions (version_id, step_id, kind, of_version_id, succeeded, applied, transactional,
 			not_transactional_reason, saving_skipped, rows_affected, statement_count, saved, saved_rows, saved_tables, rollback_sql, rollback_note,
 			verified, verify_ok, verify_report) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			ex.VersionID, ex.RequestID, ex.Kind, nullID(ex.OfVersionID), ex.Succeeded, ex.Applied, ex.Transactional,
+			ex.VersionID, ex.StepID, ex.Kind, nullID(ex.OfVersionID), ex.Succeeded, ex.Applied, ex.Transactional,
 			ex.NotTransactionalReason, ex.SavingSkipped, ex.RowsAffected, ex.StatementCount, ex.Saved, ex.SavedRows, tables, ex.RollbackSQL, ex.RollbackNote,
 			ex.Verified, ex.VerifyOK, ex.VerifyReport); err != nil {
 			return fmt.Errorf("insert execution: %w", err)
@@ -227,13 +227,13 @@ type savedTables struct {
 	Hidden int                 `json:"hidden,omitempty"`
 }
 
-const executionCols = `version_id, request_id, kind, COALESCE(of_version_id, 0), succeeded, applied, transactional, not_transactional_reason,
-	saving_skipped, rows_affected, statement_count, saved_rows, saved_tables, rollback_sql, rollback_note, verified, verify_ok, verify_report`
+const executionCols = `version_id, step_id, (SELECT request_id FROM request_steps WHERE id = step_id), kind, COALESCE(of_version_id, 0),
+	succeeded, applied, transactional, not_transactional_reason, saving_skipped, rows_affected, statement_count, saved_rows, saved_tables, rollback_sql, rollback_note, verified, verify_ok, verify_report`
 
 func scanExecution(row interface{ Scan(...any) error }) (*rewind.SQLExecution, error) {
 	var e rewind.SQLExecution
 	var tables string
-	err := row.Scan(&e.VersionID, &e.RequestID, &e.Kind, &e.OfVersionID, &e.Succeeded, &e.Applied, &e.Transactional, &e.NotTransactionalReason,
+	err := row.Scan(&e.VersionID, &e.StepID, &e.RequestID, &e.Kind, &e.OfVersionID, &e.Succeeded, &e.Applied, &e.Transactional, &e.NotTransactionalReason,
 		&e.SavingSkipped, &e.RowsAffected, &e.StatementCount, &e.SavedRows, &tables, &e.RollbackSQL, &e.RollbackNote, &e.Verified, &e.VerifyOK, &e.VerifyReport)
 	if err != nil {
 		return nil, err
@@ -259,10 +259,10 @@ func (s *Store) SQLExecution(ctx context.Context, versionID int64) (*rewind.SQLE
 	return e, nil
 }
 
-// SQLExecutionByRequest returns the record of the run of a request, or an
-// ENOTFOUND error when it has not run.
-func (s *Store) SQLExecutionByRequest(ctx context.Context, requestID int64) (*rewind.SQLExecution, error) {
-	e, err := scanExecution(s.db.QueryRowContext(ctx, `SELECT `+executionCols+` FROM sql_executions WHERE request_id = ?`, requestID))
+// SQLExecutionByStep returns the record of the run of a request's step, or
+// an ENOTFOUND error when it has not run.
+func (s *Store) SQLExecutionByStep(ctx context.Context, stepID int64) (*rewind.SQLExecution, error) {
+	e, err := scanExecution(s.db.QueryRowContext(ctx, `SELECT `+executionCols+` FROM sql_executions WHERE step_id = ?`, stepID))
 	if err != nil {
 		return nil, notFound("SQL execution", err)
 	}
@@ -336,12 +336,12 @@ func (s *Store) SetSQLVerify(ctx context.Context, versionID int64, ok bool, repo
 
 // DatabaseRequests returns one page of the SQL requests (changes and
 // rollbacks) on a database target, newest first, and how many there are.
-func (s *Store) DatabaseRequests(ctx context.Context, targetID int64, offset, limit int) ([]*rewind.RollbackRequest, int, error) {
+func (s *Store) DatabaseRequests(ctx context.Context, targetID int64, offset, limit int) ([]*rewind.Request, int, error) {
 	var total int
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM rollback_requests WHERE target_id = ?`, targetID).Scan(&total); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(DISTINCT request_id) FROM request_steps WHERE target_id = ?`, targetID).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count requests: %w", err)
 	}
-	ids, err := s.ids(ctx, `SELECT id FROM rollback_requests WHERE target_id = ? ORDER BY id DESC LIMIT ? OFFSET ?`, targetID, limit, offset)
+	ids, err := s.ids(ctx, `SELECT DISTINCT request_id FROM request_steps WHERE target_id = ? ORDER BY request_id DESC LIMIT ? OFFSET ?`, targetID, limit, offset)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list requests: %w", err)
 	}
@@ -351,9 +351,9 @@ func (s *Store) DatabaseRequests(ctx context.Context, targetID int64, offset, li
 
 // SQLRollbacksOf returns the rollback requests of the change that made the
 // version with that ID, newest first, whatever their state.
-func (s *Store) SQLRollbacksOf(ctx context.Context, targetID, versionID int64) ([]*rewind.RollbackRequest, error) {
-	ids, err := s.ids(ctx, `SELECT id FROM rollback_requests WHERE target_id = ?
-		AND json_extract(payload, '$.kind') = ? AND json_extract(payload, '$.of_version') = ? ORDER BY id DESC`,
+func (s *Store) SQLRollbacksOf(ctx context.Context, targetID, versionID int64) ([]*rewind.Request, error) {
+	ids, err := s.ids(ctx, `SELECT DISTINCT request_id FROM request_steps WHERE target_id = ?
+		AND json_valid(payload) AND json_extract(payload, '$.kind') = ? AND json_extract(payload, '$.of_version') = ? ORDER BY request_id DESC`,
 		targetID, rewind.SQLKindRollback, versionID)
 	if err != nil {
 		return nil, fmt.Errorf("list rollbacks of version %d: %w", versionID, err)
@@ -378,8 +378,8 @@ func (s *Store) ids(ctx context.Context, q string, args ...any) ([]int64, error)
 	return ids, rows.Err()
 }
 
-func (s *Store) requests(ctx context.Context, ids []int64) ([]*rewind.RollbackRequest, error) {
-	out := make([]*rewind.RollbackRequest, 0, len(ids))
+func (s *Store) requests(ctx context.Context, ids []int64) ([]*rewind.Request, error) {
+	out := make([]*rewind.Request, 0, len(ids))
 	for _, id := range ids {
 		r, err := s.Request(ctx, id)
 		if err != nil {

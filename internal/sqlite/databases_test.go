@@ -94,11 +94,14 @@ func TestSQLExecutionRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rewind.RollbackRequest{TargetID: tg.ID, Requester: "otto", Reason: "fix", Payload: payload}
+	r := &rewind.Request{Requester: "otto", Reason: "fix", Steps: []rewind.Step{{TargetID: tg.ID, Payload: payload}}}
 	if err := s.CreateRequest(ctx, r, rewind.AuditEvent{Actor: "otto", Action: rewind.ActionRequest}); err != nil {
 		t.Fatal(err)
 	}
-	ex := &rewind.SQLExecution{Kind: rewind.SQLKindChange, Succeeded: true, Applied: true, Transactional: true, RowsAffected: 3,
+	if _, err := s.MoveStep(ctx, r.First().ID, []rewind.StepState{rewind.StepWaiting}, rewind.StepRunning, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	ex := &rewind.SQLExecution{StepID: r.First().ID, Kind: rewind.SQLKindChange, Succeeded: true, Applied: true, Transactional: true, RowsAffected: 3,
 		Saved: []byte{1, 2, 3}, SavedRows: 3, RollbackSQL: "UPDATE t SET a = 0;",
 		Statements: []rewind.SQLStatementResult{
 			{Index: 0, SQL: "UPDATE t SET a = 1", Kind: "UPDATE", Status: rewind.SQLStatusSucceeded, RowsAffected: 3, Duration: 1500 * time.Microsecond},
@@ -113,16 +116,16 @@ func TestSQLExecutionRecord(t *testing.T) {
 	if got.Number != 1 || got.RequestID != r.ID {
 		t.Errorf("version = %+v", got)
 	}
-	again, err := s.RecordSQLExecution(ctx, &rewind.Version{TargetID: tg.ID, Content: "x", Hash: "h2", Source: rewind.SourceChange, RequestID: r.ID}, &rewind.SQLExecution{Kind: rewind.SQLKindChange})
+	again, err := s.RecordSQLExecution(ctx, &rewind.Version{TargetID: tg.ID, Content: "x", Hash: "h2", Source: rewind.SourceChange, RequestID: r.ID}, &rewind.SQLExecution{StepID: r.First().ID, Kind: rewind.SQLKindChange})
 	if err != nil || again.ID != got.ID {
 		t.Fatalf("recording the same request again = %+v, %v; want version %d", again, err, got.ID)
 	}
 	req, _ := s.Request(ctx, r.ID)
-	if req.ResultVersionID != got.ID {
-		t.Errorf("request result version = %d, want %d", req.ResultVersionID, got.ID)
+	if req.First().ResultVersionID != got.ID {
+		t.Errorf("step result version = %d, want %d", req.First().ResultVersionID, got.ID)
 	}
 
-	rec, err := s.SQLExecutionByRequest(ctx, r.ID)
+	rec, err := s.SQLExecutionByStep(ctx, r.First().ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +159,7 @@ func TestSQLExecutionRecord(t *testing.T) {
 	}
 	rb := rewind.SQLRequest{Kind: rewind.SQLKindRollback, SQL: ex.RollbackSQL, OfVersion: got.ID, Generated: true}
 	payload, _ = rb.Encode()
-	rr := &rewind.RollbackRequest{TargetID: tg.ID, Requester: "otto", Reason: "undo", Payload: payload}
+	rr := &rewind.Request{Requester: "otto", Reason: "undo", Steps: []rewind.Step{{TargetID: tg.ID, Payload: payload}}}
 	if err := s.CreateRequest(ctx, rr, rewind.AuditEvent{Actor: "otto", Action: rewind.ActionRequest}); err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +171,7 @@ func TestSQLExecutionRecord(t *testing.T) {
 		t.Errorf("rollbacks of another version = %v", other)
 	}
 	rv, err := s.RecordSQLExecution(ctx, &rewind.Version{TargetID: tg.ID, Content: rb.SQL, Hash: "h3", Source: rewind.SourceRollback, RequestID: rr.ID},
-		&rewind.SQLExecution{Kind: rewind.SQLKindRollback, OfVersionID: got.ID, Succeeded: true, Applied: true, Transactional: true})
+		&rewind.SQLExecution{StepID: rr.First().ID, Kind: rewind.SQLKindRollback, OfVersionID: got.ID, Succeeded: true, Applied: true, Transactional: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +182,7 @@ func TestSQLExecutionRecord(t *testing.T) {
 	if !rrec.Verified || rrec.VerifyOK || rrec.VerifyReport != "1 of 3 rows match" || rrec.OfVersionID != got.ID {
 		t.Errorf("rollback execution = %+v", rrec)
 	}
-	if _, err := s.SQLExecutionByRequest(ctx, 999); rewind.ErrorCode(err) != rewind.ENOTFOUND {
+	if _, err := s.SQLExecutionByStep(ctx, 999); rewind.ErrorCode(err) != rewind.ENOTFOUND {
 		t.Errorf("execution of unknown request: %v", err)
 	}
 

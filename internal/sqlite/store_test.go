@@ -90,14 +90,14 @@ func TestLifecycle(t *testing.T) {
 	ctx := context.Background()
 	tg := seedTarget(t, s, 2)
 	v, _, _ := s.RecordVersion(ctx, &rewind.Version{TargetID: tg.ID, Content: "a", Hash: "a", Source: rewind.SourceObserved})
-	r := &rewind.RollbackRequest{TargetID: tg.ID, VersionID: v.ID, Requester: "otto", Reason: "bad release", RequiredApprovals: 2}
+	r := &rewind.Request{Requester: "otto", Reason: "bad release", RequiredApprovals: 2, Steps: []rewind.Step{{TargetID: tg.ID, VersionID: v.ID}}}
 	if err := s.CreateRequest(ctx, r, rewind.AuditEvent{Actor: "otto", Action: rewind.ActionRequest}); err != nil {
 		t.Fatal(err)
 	}
 	if r.State != rewind.StatePending {
 		t.Fatalf("state = %s", r.State)
 	}
-	if err := s.CreateRequest(ctx, &rewind.RollbackRequest{TargetID: tg.ID, Requester: "otto", Reason: "x", RequiredApprovals: 2}, rewind.AuditEvent{}); rewind.ErrorCode(err) != rewind.ECONFLICT {
+	if err := s.CreateRequest(ctx, &rewind.Request{Requester: "otto", Reason: "x", RequiredApprovals: 2, Steps: []rewind.Step{{TargetID: tg.ID}}}, rewind.AuditEvent{}); rewind.ErrorCode(err) != rewind.ECONFLICT {
 		t.Errorf("second open request: %v, want conflict", err)
 	}
 	otto := rewind.User{Username: "otto", Role: rewind.RoleApprover}
@@ -157,7 +157,7 @@ func TestRejectAndAwaiting(t *testing.T) {
 	s, _ := openTest(t)
 	ctx := context.Background()
 	tg := seedTarget(t, s, 1)
-	r := &rewind.RollbackRequest{TargetID: tg.ID, Requester: "otto", Reason: "x", RequiredApprovals: 1}
+	r := &rewind.Request{Requester: "otto", Reason: "x", RequiredApprovals: 1, Steps: []rewind.Step{{TargetID: tg.ID}}}
 	if err := s.CreateRequest(ctx, r, rewind.AuditEvent{}); err != nil {
 		t.Fatal(err)
 	}

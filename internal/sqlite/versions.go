@@ -106,7 +106,9 @@ func (s *Store) insertVersion(ctx context.Context, tx *sql.Tx, v *rewind.Version
 	}
 	v.ID, _ = res.LastInsertId()
 	if v.RequestID != 0 {
-		if _, err := tx.ExecContext(ctx, `UPDATE rollback_requests SET result_version_id = ? WHERE id = ? AND result_version_id IS NULL`, v.ID, v.RequestID); err != nil {
+		// The step of that request now running on this target made it.
+		if _, err := tx.ExecContext(ctx, `UPDATE request_steps SET result_version_id = ?
+			WHERE request_id = ? AND target_id = ? AND state = 'running' AND result_version_id IS NULL`, v.ID, v.RequestID, v.TargetID); err != nil {
 			return nil, err
 		}
 	}
