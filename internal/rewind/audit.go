@@ -19,6 +19,14 @@ const (
 	ActionUserChange     = "user.change"
 	ActionSettingsChange = "settings.change"
 	ActionReveal         = "secret.reveal"
+
+	ActionWorkflowChange = "workflow.change"
+	ActionWorkflowDelete = "workflow.delete"
+	ActionReleaseStart   = "release.start"
+	ActionReleaseFinish  = "release.finish"
+	ActionReleaseFail    = "release.fail"
+	ActionReleaseBlock   = "release.block"
+	ActionReleaseUnblock = "release.unblock"
 )
 
 // AuditEvent is an append-only record of who did what, when, to which target,
