@@ -34,11 +34,6 @@ func scanRelease(row rowScanner, extra ...any) (*rewind.Release, error) {
 	return &r, nil
 }
 
-type querier interface {
-	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
-}
-
 // releaseTimeout returns the release timeout of workflow id, deleted or not.
 func releaseTimeout(ctx context.Context, q querier, workflow int64) (time.Duration, error) {
 	var secs int64
