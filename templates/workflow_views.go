@@ -29,8 +29,8 @@ type WorkflowRow struct {
 	Current *ReleaseRef
 	// Open is the release running now, if any.
 	Open *ReleaseRef
-	// Health is one of "drifted", "open", "blocked", "stable", or "" when
-	// no release is recorded yet.
+	// Health is how the workflow stands: "drifted", "open", "blocked",
+	// "stable", "failed", ...; "" when no release is recorded yet.
 	Health     string
 	Unreleased int
 	Targets    int
@@ -211,16 +211,17 @@ func ReleaseStateClass(state string) string {
 }
 
 var releaseStateClasses = map[string]string{
-	"open":        "badge-running",
-	"timed out":   "badge-pending",
-	"failed":      "badge-failed",
-	"rolled back": "badge-rollback",
-	"a rollback":  "badge-rollback",
-	"current":     "badge-succeeded",
-	"superseded":  "badge-neutral",
-	"drifted":     "badge-pending",
-	"blocked":     "badge-failed",
-	"stable":      "badge-approved",
+	"open":            "badge-running",
+	"open, timed out": "badge-pending",
+	"ok":              "badge-succeeded",
+	"rolled back":     "badge-rollback",
+	"failed":          "badge-failed",
+	"a rollback":      "badge-rollback",
+	"current":         "badge-succeeded",
+	"superseded":      "badge-neutral",
+	"drifted":         "badge-pending",
+	"blocked":         "badge-failed",
+	"stable":          "badge-approved",
 }
 
 // ShortCommit is the first 8 characters of a commit hash.

@@ -17,14 +17,16 @@ import (
 // a defaults to the release before b, b to the newest.
 func (s *Server) workflowCompare(c echo.Context) error {
 	ctx := c.Request().Context()
-	w, err := s.workflowParam(c)
+	sum, err := s.workflowParam(c)
 	if err != nil {
 		return err
 	}
-	choices, err := s.releaseChoices(c, w.ID)
+	w := sum.Workflow
+	all, err := s.releases().Releases(ctx, actor(c), w.ID)
 	if err != nil {
 		return err
 	}
+	choices := releaseChoices(all)
 	if len(choices) == 0 {
 		return rewind.Errorf(rewind.ENOTFOUND, "%s has no release yet.", w.Name)
 	}
@@ -64,7 +66,7 @@ func (s *Server) workflowCompare(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		row := templates.CompareRow{Target: targetRef(t), A: va, B: vb, Same: sameVersion(va, vb)}
+		row := templates.CompareRow{Target: targetRef(t), A: va, B: vb, Same: sameVersion(t, va, vb)}
 		if va != nil {
 			row.AURL = versionURL(t, va)
 		}
@@ -90,14 +92,14 @@ func (s *Server) compareRelease(c echo.Context, w *rewind.Workflow, name string,
 		}
 		id = n
 	}
-	r, err := s.releases().Release(c.Request().Context(), id)
+	d, err := s.releases().Release(c.Request().Context(), actor(c), id)
 	if err != nil {
 		return nil, err
 	}
-	if r.Release.WorkflowID != w.ID {
+	if d.Release.WorkflowID != w.ID {
 		return nil, rewind.Errorf(rewind.ENOTFOUND, "Release %d is not a release of %s.", id, w.Name)
 	}
-	return r.Release, nil
+	return d.Release, nil
 }
 
 // versionAfter is the version release r left target t in: its last item on
@@ -133,12 +135,14 @@ func (s *Server) versionAfter(ctx context.Context, w *rewind.Workflow, r *rewind
 	return v, err
 }
 
-func sameVersion(a, b *rewind.Version) bool {
+// sameVersion says whether two releases left target t in the same state:
+// the same version, or for a service or config the same content.
+func sameVersion(t *rewind.Target, a, b *rewind.Version) bool {
 	switch {
 	case a == nil || b == nil:
 		return a == b
 	case a.ID == b.ID:
 		return true
 	}
-	return a.Hash != "" && a.Hash == b.Hash
+	return t.Kind != rewind.KindDatabase && a.Hash != "" && a.Hash == b.Hash
 }

@@ -2,12 +2,12 @@ package web
 
 import (
 	"context"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/rewindhq/rewind/internal/diff"
+	"github.com/rewindhq/rewind/internal/releases"
 	"github.com/rewindhq/rewind/internal/rewind"
 	"github.com/rewindhq/rewind/templates"
 )
@@ -41,72 +41,29 @@ func versionURL(t *rewind.Target, v *rewind.Version) string {
 	return targetURL(t) + "/compare?a=" + strconv.FormatInt(max(v.Number-1, 1), 10) + "&b=" + strconv.FormatInt(v.Number, 10)
 }
 
-// itemVersions loads the versions of a release's items, grouped by target
-// in the order of the targets' first item, each group oldest first.
-func (s *Server) itemVersions(ctx context.Context, items []rewind.ReleaseItem) ([]*rewind.Target, map[int64][]*rewind.Version, map[int64]rewind.ItemHow, error) {
-	var targets []*rewind.Target
-	byTarget := map[int64][]*rewind.Version{}
-	how := map[int64]rewind.ItemHow{}
-	for _, it := range items {
-		v, err := s.store.Version(ctx, it.VersionID)
-		if err != nil {
-			return nil, nil, nil, err
+// releaseItems builds the item views of a release (items ordered by kind,
+// target and version): one per service and config it changed, from the
+// state before the release to its last item there, and one per SQL change.
+func (s *Server) releaseItems(ctx context.Context, items []releases.Item) (services, configs []templates.ItemView, sqls []templates.SQLItemView) {
+	for i := 0; i < len(items); i++ {
+		it := items[i]
+		if it.Target.Kind == rewind.KindDatabase {
+			sqls = append(sqls, s.sqlItem(ctx, it.Target, it.Version, string(it.How)))
+			continue
 		}
-		if _, seen := byTarget[v.TargetID]; !seen {
-			t, err := s.store.Target(ctx, v.TargetID)
-			if err != nil {
-				return nil, nil, nil, err
-			}
-			targets = append(targets, t)
-			how[t.ID] = it.How
+		n := 1
+		for i+1 < len(items) && items[i+1].Target.ID == it.Target.ID {
+			i, n = i+1, n+1
 		}
-		byTarget[v.TargetID] = append(byTarget[v.TargetID], v)
-	}
-	for _, vs := range byTarget {
-		sort.Slice(vs, func(i, j int) bool {
-			if !vs[i].CreatedAt.Equal(vs[j].CreatedAt) {
-				return vs[i].CreatedAt.Before(vs[j].CreatedAt)
-			}
-			return vs[i].Number < vs[j].Number
-		})
-	}
-	sort.SliceStable(targets, func(i, j int) bool { return targets[i].Label() < targets[j].Label() })
-	return targets, byTarget, how, nil
-}
-
-// releaseItems builds the item views of a release: one per service and
-// config it changed (from the state before its first item to its last), one
-// per SQL change it ran.
-func (s *Server) releaseItems(ctx context.Context, items []rewind.ReleaseItem) (services, configs []templates.ItemView, sqls []templates.SQLItemView, err error) {
-	targets, byTarget, how, err := s.itemVersions(ctx, items)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	for _, t := range targets {
-		vs := byTarget[t.ID]
-		switch t.Kind {
-		case rewind.KindDatabase:
-			for _, v := range vs {
-				sqls = append(sqls, s.sqlItem(ctx, t, v, string(how[t.ID])))
-			}
-		default:
-			from, err := s.store.VersionBefore(ctx, t.ID, vs[0].CreatedAt)
-			if rewind.ErrorCode(err) == rewind.ENOTFOUND {
-				from, err = nil, nil
-			}
-			if err != nil {
-				return nil, nil, nil, err
-			}
-			it := s.itemDiff(t, from, vs[len(vs)-1])
-			it.Versions, it.How = len(vs), string(how[t.ID])
-			if t.Kind == rewind.KindService {
-				services = append(services, it)
-			} else {
-				configs = append(configs, it)
-			}
+		view := s.itemDiff(it.Target, it.Before, items[i].Version)
+		view.Versions, view.How = n, string(it.How)
+		if it.Target.Kind == rewind.KindService {
+			services = append(services, view)
+		} else {
+			configs = append(configs, view)
 		}
 	}
-	return services, configs, sqls, nil
+	return services, configs, sqls
 }
 
 // itemDiff compares two versions of a service or config (from nil: the

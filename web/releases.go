@@ -17,25 +17,19 @@ func (s *Server) releaseView(c echo.Context) (templates.ReleaseView, error) {
 	if err != nil {
 		return templates.ReleaseView{}, err
 	}
-	r, err := s.releases().Release(ctx, id)
+	d, err := s.releases().Release(ctx, actor(c), id)
 	if err != nil {
 		return templates.ReleaseView{}, err
 	}
-	w, err := s.releases().Workflow(ctx, r.Release.WorkflowID)
-	if err != nil {
-		return templates.ReleaseView{}, err
-	}
-	row := releaseRow(*r)
-	v := templates.ReleaseView{CSRF: csrfToken(c), R: r.Release, Workflow: w, Env: s.environmentName(c, w.EnvironmentID),
+	row := releaseRow(d.ReleaseView)
+	v := templates.ReleaseView{CSRF: csrfToken(c), R: d.Release, Workflow: d.Workflow, Env: d.Environment.Name,
 		States: row.States, Stable: row.Stable, Counts: row.Counts, CanOperate: currentUser(c).Role.Allows(rewind.RoleOperator)}
-	if r.Release.RollbackOf != 0 {
-		if of, err := s.releases().Release(ctx, r.Release.RollbackOf); err == nil {
-			v.RollbackOf = releaseRef(of.Release)
+	if d.Release.RollbackOf != 0 {
+		if of, err := s.releases().Release(ctx, actor(c), d.Release.RollbackOf); err == nil {
+			v.RollbackOf = releaseRef(&of.ReleaseView)
 		}
 	}
-	if v.Services, v.Configs, v.SQL, err = s.releaseItems(ctx, r.Release.Items); err != nil {
-		return templates.ReleaseView{}, err
-	}
+	v.Services, v.Configs, v.SQL = s.releaseItems(ctx, d.Items)
 	return v, nil
 }
 
@@ -67,9 +61,9 @@ func (s *Server) releaseSetBlock(c echo.Context, block bool) error {
 	}
 	reason := c.FormValue("reason")
 	if block {
-		err = s.releases().Block(ctx, actor(c), id, reason)
+		_, err = s.releases().Block(ctx, actor(c), id, reason)
 	} else {
-		err = s.releases().Unblock(ctx, actor(c), id, reason)
+		_, err = s.releases().Unblock(ctx, actor(c), id, reason)
 	}
 	if rewind.ErrorCode(err) == rewind.EINVALID || rewind.ErrorCode(err) == rewind.ECONFLICT {
 		v, verr := s.releaseView(c)

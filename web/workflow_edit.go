@@ -10,13 +10,11 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/rewindhq/rewind/internal/releases"
 	"github.com/rewindhq/rewind/internal/rewind"
 	"github.com/rewindhq/rewind/internal/sqlite"
 	"github.com/rewindhq/rewind/templates"
 )
-
-// maxReleaseTimeout bounds a workflow's release timeout.
-const maxReleaseTimeout = 7 * 24 * time.Hour
 
 // workflowNew shows the form for a new workflow.
 func (s *Server) workflowNew(c echo.Context) error {
@@ -29,43 +27,46 @@ func (s *Server) workflowNew(c echo.Context) error {
 
 // workflowEdit shows the form of an existing workflow.
 func (s *Server) workflowEdit(c echo.Context) error {
-	w, err := s.workflowParam(c)
+	sum, err := s.workflowParam(c)
 	if err != nil {
 		return err
 	}
+	w := sum.Workflow
 	v := templates.WorkflowFormView{ID: w.ID, Name: w.Name, EnvID: w.EnvironmentID, Description: w.Description,
 		Timeout: formatTimeout(w.ReleaseTimeout), CanDelete: true}
 	checked := w.TargetIDs
 	if c.QueryParam("environment") != "" {
 		v, checked = workflowFormInput(c.QueryParams()), nil
-		v.ID, v.CanDelete = w.ID, true
+		v.ID, v.EnvID, v.CanDelete = w.ID, w.EnvironmentID, true
 	}
 	return s.renderWorkflowForm(c, http.StatusOK, v, checked)
 }
 
 // workflowCreate defines a new workflow.
 func (s *Server) workflowCreate(c echo.Context) error {
-	return s.saveWorkflow(c, &rewind.Workflow{})
+	return s.saveWorkflow(c, nil)
 }
 
 // workflowUpdate changes a workflow.
 func (s *Server) workflowUpdate(c echo.Context) error {
-	w, err := s.workflowParam(c)
+	sum, err := s.workflowParam(c)
 	if err != nil {
 		return err
 	}
-	return s.saveWorkflow(c, w)
+	return s.saveWorkflow(c, sum.Workflow)
 }
 
-// saveWorkflow saves w with the form's input, or shows the form again with
-// the input kept and what is wrong (422).
-func (s *Server) saveWorkflow(c echo.Context, w *rewind.Workflow) error {
+// saveWorkflow saves the form's input as a new workflow (old nil) or as old,
+// or shows the form again with the input kept and what is wrong (422).
+func (s *Server) saveWorkflow(c echo.Context, old *rewind.Workflow) error {
 	form, err := c.FormParams()
 	if err != nil {
 		return rewind.Errorf(rewind.EINVALID, "The form cannot be read.")
 	}
 	v := workflowFormInput(form)
-	v.ID, v.CanDelete = w.ID, w.ID != 0
+	if old != nil {
+		v.ID, v.EnvID, v.CanDelete = old.ID, old.EnvironmentID, true
+	}
 	v.FieldErrors = map[string]string{}
 	name, err := rewind.ValidateName("workflow", v.Name)
 	if err != nil {
@@ -86,8 +87,10 @@ func (s *Server) saveWorkflow(c echo.Context, w *rewind.Workflow) error {
 	if len(v.FieldErrors) > 0 {
 		return s.renderWorkflowForm(c, http.StatusUnprocessableEntity, v, targets)
 	}
-	w.Name, w.EnvironmentID, w.Description, w.ReleaseTimeout, w.TargetIDs = name, v.EnvID, strings.TrimSpace(v.Description), timeout, targets
-	if err := s.releases().SaveWorkflow(c.Request().Context(), actor(c), w); err != nil {
+	in := releases.WorkflowInput{ID: v.ID, Name: name, EnvironmentID: v.EnvID, Description: strings.TrimSpace(v.Description),
+		ReleaseTimeout: timeout, TargetIDs: targets}
+	w, err := s.releases().SaveWorkflow(c.Request().Context(), actor(c), in)
+	if err != nil {
 		if code := rewind.ErrorCode(err); code != rewind.EINVALID && code != rewind.ECONFLICT {
 			return err
 		}
@@ -100,10 +103,11 @@ func (s *Server) saveWorkflow(c echo.Context, w *rewind.Workflow) error {
 
 // workflowDelete deletes a workflow; its releases stay recorded.
 func (s *Server) workflowDelete(c echo.Context) error {
-	w, err := s.workflowParam(c)
+	sum, err := s.workflowParam(c)
 	if err != nil {
 		return err
 	}
+	w := sum.Workflow
 	if err := s.releases().DeleteWorkflow(c.Request().Context(), actor(c), w.ID); err != nil {
 		return err
 	}
@@ -207,9 +211,9 @@ func parseTimeout(s string) (time.Duration, error) {
 	switch {
 	case err != nil:
 		return 0, rewind.Errorf(rewind.EINVALID, "%q is not a duration; write it like 2h, 45m or 1h30m.", s)
-	case d < time.Minute:
+	case d < releases.MinTimeout:
 		return 0, rewind.Errorf(rewind.EINVALID, "A release timeout is at least one minute.")
-	case d > maxReleaseTimeout:
+	case d > releases.MaxTimeout:
 		return 0, rewind.Errorf(rewind.EINVALID, "A release timeout is at most 7 days (168h).")
 	}
 	return d.Truncate(time.Second), nil

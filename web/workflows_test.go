@@ -104,7 +104,7 @@ func seedWorkflow(t *testing.T, f *wfFixture) {
 	}
 	ts := func(tm time.Time) string { return tm.UTC().Format("2006-01-02T15:04:05.000000000Z07:00") }
 	f.workflow = exec(`INSERT INTO workflows (name, environment_id, description, release_timeout, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		"shop-backend", f.env.ID, "商城后端：api、worker 与订单库", 7200, "adam", ts(base.Add(-time.Hour)))
+		"shop-backend", f.env.ID, "商城后端：api、worker 与订单库", 7200, "adam", ts(base.Add(30*time.Minute)))
 	for _, tg := range []*rewind.Target{f.api, f.worker, f.db} {
 		exec(`INSERT INTO workflow_targets (workflow_id, target_id) VALUES (?, ?)`, f.workflow, tg.ID)
 	}

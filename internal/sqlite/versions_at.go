@@ -17,13 +17,6 @@ func (s *Store) VersionAt(ctx context.Context, targetID int64, at time.Time) (*r
 	return s.versionWhen(ctx, targetID, `created_at <= ?`, at)
 }
 
-// VersionBefore returns the version a target was in just before a moment:
-// the newest version made strictly before at. It is an ENOTFOUND error when
-// the target had no version before at.
-func (s *Store) VersionBefore(ctx context.Context, targetID int64, at time.Time) (*rewind.Version, error) {
-	return s.versionWhen(ctx, targetID, `created_at < ?`, at)
-}
-
 func (s *Store) versionWhen(ctx context.Context, targetID int64, cond string, at time.Time) (*rewind.Version, error) {
 	v, err := scanVersion(s.db.QueryRowContext(ctx, `SELECT `+versionCols+` FROM versions WHERE target_id = ? AND `+cond+
 		` ORDER BY created_at DESC, number DESC LIMIT 1`, targetID, fmtTime(at)))
