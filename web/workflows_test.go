@@ -416,3 +416,56 @@ func TestWorkflowForm(t *testing.T) {
 		t.Errorf("deleted workflow = %d, want 404", code)
 	}
 }
+
+func TestWorkflowReleaseMasksConfigSecrets(t *testing.T) {
+	s := newCfgServer(t)
+	s.nacos.Publish(appKey, strings.Replace(appYAML, "hunter2-<secret>", "swordfish-2", 1))
+	tg := s.target(t, "app.yaml", 2)
+	ctx := context.Background()
+	latest, err := s.store.LatestVersion(ctx, tg.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := s.store.DB()
+	ts := func(tm time.Time) string { return tm.UTC().Format("2006-01-02T15:04:05.000000000Z07:00") }
+	res, err := db.ExecContext(ctx, `INSERT INTO workflows (name, environment_id, release_timeout, created_by, created_at) VALUES ('shop-config', ?, 7200, 'adam', ?)`,
+		tg.EnvironmentID, ts(latest.CreatedAt.Add(-time.Hour)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wf, _ := res.LastInsertId()
+	if _, err := db.ExecContext(ctx, `INSERT INTO workflow_targets (workflow_id, target_id) VALUES (?, ?)`, wf, tg.ID); err != nil {
+		t.Fatal(err)
+	}
+	res, err = db.ExecContext(ctx, `INSERT INTO releases (workflow_id, number, name, started_by, started_at, finished_at, state) VALUES (?, 1, ?, 'ci-bot', ?, ?, 'succeeded')`,
+		wf, relNewName, ts(latest.CreatedAt.Add(-time.Minute)), ts(latest.CreatedAt.Add(time.Minute)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, _ := res.LastInsertId()
+	if _, err := db.ExecContext(ctx, `INSERT INTO release_items (release_id, version_id, how) VALUES (?, ?, 'named')`, rel, latest.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, user := range []string{"vera", "otto", "adam"} {
+		c := newClient(t, s.url)
+		c.login(user)
+		code, body := c.get("/releases/" + strconv.FormatInt(rel, 10))
+		if code != http.StatusOK {
+			t.Fatalf("%s: release page = %d", user, code)
+		}
+		for _, secret := range []string{"swordfish", "hunter2"} {
+			if strings.Contains(body, secret) {
+				t.Errorf("%s: the release page shows the secret %q", user, secret)
+			}
+		}
+		item := parseDoc(t, body).Find(testid("release-item") + `[data-kind="config"]`)
+		key := item.Find(testid("key-change") + `[data-kind="changed"]`)
+		if key.Find(".diff-key-name").Text() != "db.password" || key.Find(".diff-key-old").Text() != maskedValue || key.Find(".diff-key-new").Text() != maskedValue {
+			t.Errorf("%s: key changes = %q, want db.password masked on both sides", user, key.Text())
+		}
+		if item.Find(testid("item-secrets-differ")).Length() != 1 {
+			t.Errorf("%s: no word that only masked values differ", user)
+		}
+	}
+}
