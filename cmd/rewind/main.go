@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +17,10 @@ func main() {
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "rewind:", err)
+		var ee *exitError
+		if errors.As(err, &ee) {
+			os.Exit(ee.code)
+		}
 		os.Exit(1)
 	}
 }
@@ -44,6 +49,13 @@ API client (server and token from "rewind login", or REWIND_SERVER and REWIND_TO
   watch ID                       follow a request; exit 0 only if it succeeded
   sql submit DATABASE FILE --reason TEXT
                                  submit a SQL change; prints the request ID
+  workflow list [--env E]        list workflows with their current release and health
+  release start --workflow W [--env E] --name N [--commit SHA] [--url URL] [-q]
+                                 start a release; -q prints only its ID
+  release finish|fail (--id ID | --workflow W --name N) [--item TARGET_ID@VERSION]... [--note TEXT]
+  release check W N [--env E]    exit 0 if release N of W may go out, 3 if it is blocked
+  release block|unblock (--id ID | --workflow W --name N) --reason TEXT
+  release show|list ...          run "rewind release" for all forms
   Add -o json to any of them for JSON.
 
 Run "rewind serve --help" for the settings.`
@@ -65,6 +77,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return loginCmd(ctx, args[1:], getenv, stdin, stdout)
 	case "services", "configs", "databases", "versions", "diff", "rollback", "show", "approve", "reject", "cancel", "watch", "sql":
 		return clientCmd(ctx, args[0], args[1:], getenv, stdout)
+	case "release", "workflow":
+		return releaseCmd(ctx, args[0], args[1:], getenv, stdout)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "rewind", version)
 		return nil

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rewindhq/rewind/internal/config"
 	"github.com/rewindhq/rewind/internal/kube"
+	"github.com/rewindhq/rewind/internal/releases"
 	"github.com/rewindhq/rewind/internal/rewind"
 	"github.com/rewindhq/rewind/internal/rollback"
 	"github.com/rewindhq/rewind/internal/secret"
@@ -52,6 +53,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	services := kube.NewManager(store, cfg.DataDir, log)
 	services.RolloutTimeout = cfg.RolloutTimeout
+	services.Releases = releases.New(store) // rewind.dev/release on pod templates
 	runCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	services.Start(runCtx, clusters)

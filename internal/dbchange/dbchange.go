@@ -27,6 +27,8 @@ type Store interface {
 	Database(ctx context.Context, id int64) (*rewind.Database, error)
 	RecordSQLExecution(ctx context.Context, v *rewind.Version, ex *rewind.SQLExecution) (*rewind.Version, error)
 	SQLExecutionByStep(ctx context.Context, stepID int64) (*rewind.SQLExecution, error)
+	SQLExecution(ctx context.Context, versionID int64) (*rewind.SQLExecution, error)
+	SQLRollbacksOf(ctx context.Context, targetID, versionID int64) ([]*rewind.Request, error)
 	SQLSaved(ctx context.Context, versionID int64) ([]byte, error)
 	SetSQLVerify(ctx context.Context, versionID int64, ok bool, report string) error
 }

@@ -21,6 +21,10 @@ type Manager struct {
 	// RolloutTimeout bounds how long a rollback's rollout is followed;
 	// DefaultRolloutTimeout when zero. Set it before Start.
 	RolloutTimeout time.Duration
+	// Releases, when set, is told of each service version the watchers
+	// record, so that a version joins the release its pod template names
+	// (rewind.dev/release). Set it before Start; nil leaves that off.
+	Releases ReleaseRecorder
 
 	store   Store
 	dataDir string
@@ -30,6 +34,13 @@ type Manager struct {
 	ctx      context.Context // from Start; nil before
 	watchers map[int64]*watcher
 	expects  map[int64]expectation // by target ID
+}
+
+// ReleaseRecorder attaches a newly recorded service version to a release:
+// the one named by annotation (the pod template's rewind.dev/release, empty
+// when absent), or one that observed it. It returns the release's ID, or 0.
+type ReleaseRecorder interface {
+	Recorded(ctx context.Context, t *rewind.Target, v *rewind.Version, annotation string) (int64, error)
 }
 
 // NewManager returns a Manager that records versions in store. Relative

@@ -370,9 +370,27 @@ func (w *watcher) sync(ctx context.Context, k key) error {
 	}
 	if added {
 		w.log.Info("recorded service version", "service", t.Label(), "version", got.Number, "revision", got.Revision, "source", got.Source, "author", got.Author)
+		w.attachToRelease(ctx, t, got, templateOf(o).Annotations[rewind.AnnotationRelease])
 	}
 	st.target, st.hash, st.waitingSince = t, hash, time.Time{}
 	return nil
+}
+
+// attachToRelease hands a recorded version to the release recorder, if
+// any. A failure is logged: the version stays recorded, an unreleased
+// change at worst.
+func (w *watcher) attachToRelease(ctx context.Context, t *rewind.Target, v *rewind.Version, annotation string) {
+	if w.m.Releases == nil {
+		return
+	}
+	id, err := w.m.Releases.Recorded(ctx, t, v, annotation)
+	if err != nil {
+		w.log.Error("attaching service version to a release", "service", t.Label(), "version", v.Number, "release", annotation, "err", err)
+		return
+	}
+	if id != 0 {
+		w.log.Info("service version joins a release", "service", t.Label(), "version", v.Number, "release_id", id)
+	}
 }
 
 // version builds the version of o's current template (content, hash).

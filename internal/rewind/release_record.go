@@ -71,3 +71,10 @@ func (c ItemCounts) String() string {
 	}
 	return strings.Join(parts, " · ")
 }
+
+// ReleaseSummary is a release in its workflow's version list: without its
+// items, with their counts by kind.
+type ReleaseSummary struct {
+	Release *Release
+	Counts  ItemCounts
+}

@@ -6,11 +6,13 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/rewindhq/rewind/internal/requests"
 	"github.com/rewindhq/rewind/internal/rewind"
 	"github.com/rewindhq/rewind/internal/secret"
 	"github.com/rewindhq/rewind/internal/sqlite"
@@ -204,4 +206,169 @@ func TestRunnerReconcilesFailure(t *testing.T) {
 	if got.Outcome != "Checked after Rewind stopped during this step: found failed" {
 		t.Errorf("outcome = %q", got.Outcome)
 	}
+}
+
+// planFixture is a store with three service targets and a plan of one
+// step on each, created by otto and approved (the environment needs none).
+func planFixture(t *testing.T) (*sqlite.Store, []*rewind.Target, *rewind.Request) {
+	t.Helper()
+	store, first, v := setup(t)
+	ctx := context.Background()
+	targets := []*rewind.Target{first}
+	steps := []rewind.Step{{TargetID: first.ID, VersionID: v.ID, Detail: "shop/api"}}
+	for _, name := range []string{"worker", "gateway"} {
+		tg := &rewind.Target{Kind: rewind.KindService, EnvironmentID: first.EnvironmentID, OwnerID: 1, Namespace: "ns", Workload: "Deployment", Name: name}
+		if _, err := store.EnsureTarget(ctx, tg); err != nil {
+			t.Fatal(err)
+		}
+		tv, _, err := store.RecordVersion(ctx, &rewind.Version{TargetID: tg.ID, Content: name, Hash: name, Source: rewind.SourceObserved})
+		if err != nil {
+			t.Fatal(err)
+		}
+		targets = append(targets, tg)
+		steps = append(steps, rewind.Step{TargetID: tg.ID, VersionID: tv.ID, Detail: "shop/" + name})
+	}
+	r := &rewind.Request{Requester: "otto", Reason: "release 1.4.2 broke checkout", Steps: steps}
+	if err := store.CreateRequest(ctx, r, rewind.AuditEvent{Actor: "otto", Action: rewind.ActionRequest}); err != nil {
+		t.Fatal(err)
+	}
+	return store, targets, r
+}
+
+func run(t *testing.T, store *sqlite.Store, ex rewind.Executor) *Runner {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	rn := NewRunner(store, map[rewind.TargetKind]rewind.Executor{rewind.KindService: ex}, quiet)
+	done := make(chan struct{})
+	go func() { defer close(done); rn.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return rn
+}
+
+func stepStates(r *rewind.Request) string {
+	var s []string
+	for _, st := range r.Steps {
+		s = append(s, string(st.State))
+	}
+	return fmt.Sprint(s)
+}
+
+func TestPlanStopsAtFailedStepThenRetryFinishes(t *testing.T) {
+	store, targets, r := planFixture(t)
+	ex := &scripted{failOn: map[int64]bool{targets[1].ID: true}}
+	rn := run(t, store, ex)
+	got := waitState(t, store, r.ID, rewind.StateFailed)
+	if s := stepStates(got); s != "[succeeded failed waiting]" {
+		t.Fatalf("steps = %s", s)
+	}
+	if want := "1 of 3 steps done; step 2 failed: Conflict. config changed since the plan was made"; got.Outcome != want {
+		t.Errorf("outcome = %q, want %q", got.Outcome, want)
+	}
+
+	svc := requests.New(store, rn)
+	anna := requests.Actor{User: rewind.User{Username: "anna", Role: rewind.RoleOperator}}
+	if _, err := svc.Retry(context.Background(), anna, r.ID); rewind.ErrorCode(err) != rewind.EFORBIDDEN {
+		t.Errorf("retry by another operator: %v, want forbidden", err)
+	}
+	ex.mu.Lock()
+	ex.failOn = nil // the conflict is fixed
+	ex.mu.Unlock()
+	otto := requests.Actor{User: rewind.User{Username: "otto", Role: rewind.RoleOperator}}
+	if _, err := svc.Retry(context.Background(), otto, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	got = waitState(t, store, r.ID, rewind.StateSucceeded)
+	if s := stepStates(got); s != "[succeeded succeeded succeeded]" || got.Outcome != "3 of 3 steps done." {
+		t.Errorf("after retry: steps %s, outcome %q", s, got.Outcome)
+	}
+	if got.Steps[1].Attempts != 2 || got.Steps[0].Attempts != 1 {
+		t.Errorf("attempts = %d, %d; want 1 and 2", got.Steps[0].Attempts, got.Steps[1].Attempts)
+	}
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	if want := fmt.Sprint([]int64{targets[0].ID, targets[1].ID, targets[1].ID, targets[2].ID}); fmt.Sprint(ex.order) != want {
+		t.Errorf("executed targets %v, want %s: a done step ran again or the order broke", ex.order, want)
+	}
+}
+
+func TestPlanSkipGoesOn(t *testing.T) {
+	store, targets, r := planFixture(t)
+	ex := &scripted{failOn: map[int64]bool{targets[1].ID: true}}
+	rn := run(t, store, ex)
+	waitState(t, store, r.ID, rewind.StateFailed)
+	svc := requests.New(store, rn)
+	otto := requests.Actor{User: rewind.User{Username: "otto", Role: rewind.RoleOperator}}
+	if _, err := svc.Skip(context.Background(), otto, r.ID, " "); rewind.ErrorCode(err) != rewind.EINVALID {
+		t.Errorf("skip without a reason: %v", err)
+	}
+	if _, err := svc.Skip(context.Background(), otto, r.ID, "worker was fixed by hand / 已手工修复"); err != nil {
+		t.Fatal(err)
+	}
+	got := waitState(t, store, r.ID, rewind.StateSucceeded)
+	if s := stepStates(got); s != "[succeeded skipped succeeded]" || got.Outcome != "3 of 3 steps done (1 skipped)." {
+		t.Errorf("after skip: steps %s, outcome %q", s, got.Outcome)
+	}
+	if got.Steps[1].Note != "worker was fixed by hand / 已手工修复" {
+		t.Errorf("skip note = %q", got.Steps[1].Note)
+	}
+	if n := ex.calls.Load(); n != 3 {
+		t.Errorf("%d executions, want 3", n)
+	}
+}
+
+// A stop in the middle of step 2: the next start checks step 2 against the
+// target instead of running it again, then runs step 3; step 1 never runs twice.
+func TestPlanRestartMidPlan(t *testing.T) {
+	store, targets, r := planFixture(t)
+	ex := &scripted{block: make(chan struct{}), failOn: map[int64]bool{}}
+	first := &blockOn{scripted: ex, target: targets[1].ID}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		NewRunner(store, map[rewind.TargetKind]rewind.Executor{rewind.KindService: first}, quiet).Run(ctx)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, _ := store.Request(context.Background(), r.ID)
+		if got.Steps[1].State == rewind.StepRunning {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("step 2 never started: %s", stepStates(got))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	mid, _ := store.Request(context.Background(), r.ID)
+	if mid.State != rewind.StateRunning || stepStates(mid) != "[succeeded running waiting]" {
+		t.Fatalf("after the stop: %s %s", mid.State, stepStates(mid))
+	}
+
+	ex2 := &scripted{reconcile: rewind.StepSucceeded}
+	run(t, store, ex2)
+	got := waitState(t, store, r.ID, rewind.StateSucceeded)
+	if s := stepStates(got); s != "[succeeded succeeded succeeded]" {
+		t.Errorf("steps = %s", s)
+	}
+	if fmt.Sprint(ex2.order) != fmt.Sprint([]int64{targets[2].ID}) {
+		t.Errorf("after the restart executed %v, want only step 3's target", ex2.order)
+	}
+	if !strings.HasPrefix(got.Steps[1].Outcome, "Checked after Rewind stopped during this step") {
+		t.Errorf("step 2 outcome = %q", got.Steps[1].Outcome)
+	}
+}
+
+// blockOn runs like scripted but blocks only on one target.
+type blockOn struct {
+	*scripted
+	target int64
+}
+
+func (b *blockOn) Execute(ctx context.Context, r *rewind.Request, st *rewind.Step, t *rewind.Target, v *rewind.Version, progress func(string)) (string, error) {
+	if t.ID != b.target {
+		return "done", nil
+	}
+	return b.scripted.Execute(ctx, r, st, t, v, progress)
 }

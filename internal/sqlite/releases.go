@@ -239,16 +239,9 @@ func (s *Store) items(ctx context.Context, q string, args ...any) ([]rewind.Rele
 	return out, rows.Err()
 }
 
-// ReleaseSummary is a release in its workflow's version list: without its
-// items, with their counts by kind.
-type ReleaseSummary struct {
-	Release *rewind.Release
-	Counts  rewind.ItemCounts
-}
-
 // Releases lists all releases of workflow wf, newest first, with the counts
 // of their items (an open release's live ones included).
-func (s *Store) Releases(ctx context.Context, wf int64) ([]ReleaseSummary, error) {
+func (s *Store) Releases(ctx context.Context, wf int64) ([]rewind.ReleaseSummary, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+releaseCols+`,
 		(SELECT COUNT(*) FROM release_items ri JOIN versions v ON v.id = ri.version_id JOIN targets t ON t.id = v.target_id WHERE ri.release_id = r.id AND t.kind = 'service'),
 		(SELECT COUNT(*) FROM release_items ri JOIN versions v ON v.id = ri.version_id JOIN targets t ON t.id = v.target_id WHERE ri.release_id = r.id AND t.kind = 'config'),
@@ -258,14 +251,14 @@ func (s *Store) Releases(ctx context.Context, wf int64) ([]ReleaseSummary, error
 		return nil, fmt.Errorf("list releases: %w", err)
 	}
 	defer rows.Close()
-	var out []ReleaseSummary
+	var out []rewind.ReleaseSummary
 	for rows.Next() {
 		var c rewind.ItemCounts
 		r, err := scanRelease(rows, &c.Services, &c.Configs, &c.SQL)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, ReleaseSummary{Release: r, Counts: c})
+		out = append(out, rewind.ReleaseSummary{Release: r, Counts: c})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
