@@ -1,0 +1,717 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/rewindhq/rewind/internal/nacos/nacostest"
+	"github.com/rewindhq/rewind/internal/testenv"
+)
+
+// Images as a real registry names them: long, with a build date and a commit.
+const (
+	apiImageOld    = "registry.cn-hangzhou.aliyuncs.com/shop-prod/checkout-api:1.4.1-20261124-3c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f"
+	apiImageNew    = "registry.cn-hangzhou.aliyuncs.com/shop-prod/checkout-api:1.4.2-20261201-7f3a9c2b1e4d5f6a7b8c9d0e1f2a3b4c"
+	workerImageOld = "registry.cn-hangzhou.aliyuncs.com/shop-prod/order-worker:1.4.1-20261124-3c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f"
+	workerImageNew = "registry.cn-hangzhou.aliyuncs.com/shop-prod/order-worker:1.4.2-20261201-7f3a9c2b1e4d5f6a7b8c9d0e1f2a3b4c"
+
+	shopYAMLOld = "# shop backend\nserver:\n  port: 8080\ndb:\n  host: pg.shop.internal\n  password: s3cret-old-pw\n"
+	shopYAMLNew = "# shop backend\nserver:\n  port: 8080\n  timeout: 3s\ndb:\n  host: pg.shop.internal\n  pool: 40\n  password: s3cret-new-pw\n"
+
+	releaseCommit = "7f3a9c2b1e4d5f6a7b8c9d0e1f2a3b4c5d6e7f80"
+	releaseURL    = "https://ci.example.com/shop/backend/pipelines/4812"
+)
+
+// releaseFixture is what a release of the shop backend touches: Deployments
+// in the test cluster, shop.yaml in the Nacos stand-in, a table in
+// PostgreSQL, and the Rewind config that knows them all.
+type releaseFixture struct {
+	cs        kubernetes.Interface
+	ns        string
+	services  []string // Deployment names
+	nacos     *nacostest.Server
+	key       nacostest.Key
+	db        *sql.DB
+	config    string // rewind.yaml
+	tableWas  string
+	newImages map[string]string
+	oldImages map[string]string
+}
+
+// newReleaseFixture creates the Deployments (minReady seconds apart when
+// slow, so that a rollout takes a while), the config and a table of rows.
+func newReleaseFixture(t *testing.T, services []string, rows int, minReady int32) *releaseFixture {
+	t.Helper()
+	cluster := testenv.Shared(t)
+	f := &releaseFixture{ns: cluster.NewNamespace(t), services: services, cs: kubernetes.NewForConfigOrDie(cluster.RestConfig()),
+		oldImages: map[string]string{"api": apiImageOld, "worker": workerImageOld}, newImages: map[string]string{"api": apiImageNew, "worker": workerImageNew}}
+	ctx := context.Background()
+	for _, name := range services {
+		d := deployment(f.ns, name, f.oldImages[name])
+		d.Spec.MinReadySeconds = minReady
+		if _, err := f.cs.AppsV1().Deployments(f.ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range services {
+		waitRollout(t, f.cs, f.ns, name, f.oldImages[name])
+	}
+	f.nacos = nacostest.Start(t, nacostest.Options{Mode: nacostest.Mode2})
+	f.key = nacostest.Key{Group: "DEFAULT_GROUP", DataID: "shop.yaml"}
+	f.nacos.Seed(f.key, "yaml", shopYAMLOld)
+
+	dsn, db := newPostgresDatabase(t)
+	f.db = db
+	for _, q := range []string{
+		`CREATE TABLE orders (id int PRIMARY KEY, customer text NOT NULL, status text NOT NULL, amount numeric(10,2))`,
+		fmt.Sprintf(`INSERT INTO orders SELECT i, 'customer-' || (i %% 97), CASE WHEN i %% 3 = 0 THEN 'paid' ELSE 'open' END, (i %% 500) + 0.25 FROM generate_series(1, %d) i`, rows),
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.tableWas = ordersText(t, db)
+	f.config = fmt.Sprintf(`environments:
+  - name: prod
+    required_approvals: 1
+clusters:
+  - name: test
+    environment: prod
+    kubeconfig: %s
+    context: %s
+    namespaces: [%s]
+nacos_servers:
+  - name: nacos-prod
+    environment: prod
+    addr: %s
+    namespaces: [public]
+    username: %s
+    password: %s
+databases:
+  - name: shop
+    environment: prod
+    engine: postgres
+    dsn: %s
+`, cluster.KubeconfigPath, cluster.Context, f.ns, f.nacos.Addr(), f.nacos.Username(), f.nacos.Password(), dsn)
+	return f
+}
+
+// ordersText is every row of orders as text, in key order.
+func ordersText(t *testing.T, db *sql.DB) string {
+	t.Helper()
+	var s string
+	if err := db.QueryRow(`SELECT coalesce(string_agg(o::text, E'\n' ORDER BY id), '') FROM orders o`).Scan(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// image is the image a Deployment's template runs now.
+func (f *releaseFixture) image(t *testing.T, name string) string {
+	t.Helper()
+	d, err := f.cs.AppsV1().Deployments(f.ns).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.Spec.Template.Spec.Containers[0].Image
+}
+
+// setImage changes a Deployment's image as a pipeline's kubectl would.
+func (f *releaseFixture) setImage(t *testing.T, name, image string) {
+	t.Helper()
+	ctx := context.Background()
+	d, err := f.cs.AppsV1().Deployments(f.ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Spec.Template.Spec.Containers[0].Image = image
+	if _, err := f.cs.AppsV1().Deployments(f.ns).Update(ctx, d, metav1.UpdateOptions{FieldManager: "kubectl-set"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// webSession is a logged-in user of Rewind's pages, without a browser.
+type webSession struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+	csrf string
+}
+
+// loginSession logs user in through the login form.
+func loginSession(t *testing.T, base, user string) *webSession {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	s := &webSession{t: t, base: base, c: &http.Client{Jar: jar, Timeout: 60 * time.Second}}
+	s.get("/login")
+	s.post("/login", url.Values{"username": {user}, "password": {"password-" + user}})
+	doc := s.get("/")
+	if doc.Find(`[data-testid=nav-username]`).Length() == 0 {
+		t.Fatalf("%s is not logged in", user)
+	}
+	return s
+}
+
+// get loads a page, fails the test unless it answers 200, and keeps its
+// CSRF token.
+func (s *webSession) get(path string) *goquery.Document {
+	s.t.Helper()
+	resp, err := s.c.Get(s.base + path)
+	if err != nil {
+		s.t.Fatalf("GET %s: %v", path, err)
+	}
+	doc, _ := s.read(resp)
+	if resp.StatusCode != http.StatusOK {
+		s.t.Fatalf("GET %s: %s\n%s", path, resp.Status, pageText(doc))
+	}
+	return doc
+}
+
+// post sends a form with the CSRF token and follows the redirect; it
+// returns the page it ends on and that page's path.
+func (s *webSession) post(path string, form url.Values) (*goquery.Document, string) {
+	s.t.Helper()
+	doc, where, status := s.tryPost(path, form)
+	if status != http.StatusOK {
+		s.t.Fatalf("POST %s: %d\n%s", path, status, pageText(doc))
+	}
+	return doc, where
+}
+
+// tryPost is post that returns the status instead of failing on it.
+func (s *webSession) tryPost(path string, form url.Values) (*goquery.Document, string, int) {
+	s.t.Helper()
+	form.Set("csrf_token", s.csrf)
+	resp, err := s.c.PostForm(s.base+path, form)
+	if err != nil {
+		s.t.Fatalf("POST %s: %v", path, err)
+	}
+	doc, _ := s.read(resp)
+	return doc, resp.Request.URL.Path, resp.StatusCode
+}
+
+func (s *webSession) read(resp *http.Response) (*goquery.Document, error) {
+	defer resp.Body.Close()
+	doc, err := goquery.NewDocumentFromReader(resp.Body)
+	if err != nil {
+		s.t.Fatalf("read %s: %v", resp.Request.URL, err)
+	}
+	if v, ok := doc.Find(`meta[name=csrf-token]`).Attr("content"); ok && v != "" {
+		s.csrf = v
+	}
+	return doc, nil
+}
+
+func pageText(doc *goquery.Document) string {
+	if doc == nil {
+		return ""
+	}
+	return strings.Join(strings.Fields(doc.Find("main").Text()), " ")
+}
+
+// apiToken makes an API token for the session's user on the profile page.
+func (s *webSession) apiToken(name string) string {
+	s.t.Helper()
+	s.get("/profile")
+	doc, _ := s.post("/profile/tokens", url.Values{"name": {name}, "days": {"0"}})
+	token := strings.TrimSpace(doc.Find(`[data-testid=new-token] code`).Text())
+	if token == "" {
+		s.t.Fatalf("no token shown:\n%s", pageText(doc))
+	}
+	return token
+}
+
+// rewindCLI runs the rewind command line against base as the token's user.
+func rewindCLI(t *testing.T, base, token string, args ...string) (string, error) {
+	t.Helper()
+	cfg := t.TempDir()
+	getenv := func(k string) string {
+		return map[string]string{"REWIND_SERVER": base, "REWIND_TOKEN": token, "XDG_CONFIG_HOME": cfg}[k]
+	}
+	var out bytes.Buffer
+	err := run(context.Background(), args, getenv, strings.NewReader(""), &out, &out)
+	return out.String(), err
+}
+
+// mustCLI is rewindCLI that fails the test on an error.
+func mustCLI(t *testing.T, base, token string, args ...string) string {
+	t.Helper()
+	out, err := rewindCLI(t, base, token, args...)
+	if err != nil {
+		t.Fatalf("rewind %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// apiCall sends an API request with a bearer token and decodes the answer
+// into out; it fails the test unless the status is want.
+func apiCall(t *testing.T, base, token, method, path string, body any, want int, out any) {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, base+"/api/v1"+path, r)
+	req.Header.Set("Authorization", "Bearer "+token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		t.Fatalf("%s %s: %s, want %d: %s", method, path, resp.Status, want, raw)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			t.Fatalf("%s %s: %v: %s", method, path, err, raw)
+		}
+	}
+}
+
+// apiTargetRow is a target as GET /services, /configs, /databases list it.
+type apiTargetRow struct {
+	ID       int64  `json:"id"`
+	Kind     string `json:"kind"`
+	Label    string `json:"label"`
+	Name     string `json:"name"`
+	Versions int64  `json:"versions"`
+	Latest   *struct {
+		Number int64  `json:"number"`
+		Source string `json:"source"`
+		Images []struct {
+			Image string `json:"image"`
+		} `json:"images"`
+	} `json:"latest"`
+}
+
+// waitTarget polls the API list of kind until the target named name
+// satisfies ok, and returns it.
+func waitTarget(t *testing.T, base, token, kind, name string, ok func(apiTargetRow) bool) apiTargetRow {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	var last []apiTargetRow
+	for {
+		var list struct{ Items []apiTargetRow }
+		apiCall(t, base, token, "GET", "/"+kind+"?per_page=200", nil, http.StatusOK, &list)
+		last = list.Items
+		for _, tg := range list.Items {
+			if tg.Name == name && ok(tg) {
+				return tg
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s %q as wanted after 90s; Rewind lists %+v", kind, name, last)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func latestImage(tg apiTargetRow) string {
+	if tg.Latest == nil || len(tg.Latest.Images) == 0 {
+		return ""
+	}
+	return tg.Latest.Images[0].Image
+}
+
+// apiReleaseView is a release as the API shows it.
+type apiReleaseView struct {
+	ID           int64    `json:"id"`
+	Name         string   `json:"name"`
+	State        string   `json:"state"`
+	Status       string   `json:"status"`
+	Labels       []string `json:"labels"`
+	RollbackOf   int64    `json:"rollback_of"`
+	RequestID    int64    `json:"request_id"`
+	RolledBackBy int64    `json:"rolled_back_by"`
+	Blocked      bool     `json:"blocked"`
+	Counts       struct {
+		Services, Configs, SQL int
+		Text                   string
+	} `json:"counts"`
+	Items []struct {
+		TargetID      int64  `json:"target_id"`
+		Target        string `json:"target"`
+		Kind          string `json:"kind"`
+		Version       int64  `json:"version"`
+		BeforeVersion int64  `json:"before_version"`
+		How           string `json:"how"`
+	} `json:"items"`
+}
+
+// releaseRig is a running Rewind that knows a fixture, with its users'
+// sessions and tokens, the workflow shop-backend and its target IDs.
+type releaseRig struct {
+	f         *releaseFixture
+	url       string
+	dataDir   string
+	otto      *webSession // the operator: pipeline, requester
+	ottoToken string
+	annaToken string // the approver
+	targets   map[string]int64
+	workflow  int64
+}
+
+// setUpRelease waits until Rewind has recorded the fixture's targets as
+// they are, then defines the workflow shop-backend over them.
+func setUpRelease(t *testing.T, f *releaseFixture, url, dataDir string) *releaseRig {
+	t.Helper()
+	rig := &releaseRig{f: f, url: url, dataDir: dataDir, targets: map[string]int64{}}
+	rig.otto = loginSession(t, url, "otto")
+	rig.ottoToken = rig.otto.apiToken("ci")
+	rig.annaToken = loginSession(t, url, "anna").apiToken("approvals")
+	var ids []int64
+	for _, name := range f.services {
+		tg := waitTarget(t, url, rig.ottoToken, "services", name, func(tg apiTargetRow) bool { return latestImage(tg) == f.oldImages[name] })
+		rig.targets[name] = tg.ID
+		ids = append(ids, tg.ID)
+	}
+	cfg := waitTarget(t, url, rig.ottoToken, "configs", "shop.yaml", func(tg apiTargetRow) bool { return tg.Versions >= 1 })
+	rig.targets["shop.yaml"] = cfg.ID
+	db := waitTarget(t, url, rig.ottoToken, "databases", "shop", func(apiTargetRow) bool { return true })
+	rig.targets["shop"] = db.ID
+	ids = append(ids, cfg.ID, db.ID)
+	var wf struct{ ID int64 }
+	apiCall(t, url, rig.ottoToken, "POST", "/workflows", map[string]any{"name": "shop-backend", "environment": "prod", "target_ids": ids}, http.StatusCreated, &wf)
+	rig.workflow = wf.ID
+	return rig
+}
+
+// pipeline records release name as CI does: start, new images rolled out,
+// a new config published, one SQL change run through Rewind and approved,
+// finish. It returns the release as recorded.
+func (rig *releaseRig) pipeline(t *testing.T, name, change string) apiReleaseView {
+	t.Helper()
+	f := rig.f
+	before := map[string]int64{}
+	for _, k := range []string{"shop.yaml"} {
+		tg := waitTarget(t, rig.url, rig.ottoToken, "configs", k, func(apiTargetRow) bool { return true })
+		before[k] = tg.Versions
+	}
+	id := strings.TrimSpace(mustCLI(t, rig.url, rig.ottoToken, "release", "start", "--workflow", "shop-backend", "--name", name,
+		"--commit", releaseCommit, "--url", releaseURL, "-q"))
+	for _, s := range f.services {
+		f.setImage(t, s, f.newImages[s])
+	}
+	for _, s := range f.services {
+		waitRollout(t, f.cs, f.ns, s, f.newImages[s])
+	}
+	f.nacos.Publish(f.key, shopYAMLNew)
+
+	file := filepath.Join(t.TempDir(), "change.sql")
+	if err := writeFile(file, change); err != nil {
+		t.Fatal(err)
+	}
+	req := strings.TrimSpace(mustCLI(t, rig.url, rig.ottoToken, "sql", "submit", strconv.FormatInt(rig.targets["shop"], 10), file, "--reason", "close stale orders of "+name))
+	mustCLI(t, rig.url, rig.annaToken, "approve", req, "--comment", "part of "+name)
+	if out, err := rewindCLI(t, rig.url, rig.ottoToken, "watch", req, "--interval", "100ms"); err != nil {
+		t.Fatalf("the SQL change did not succeed: %v\n%s", err, out)
+	}
+	// The pipeline finishes once Rewind has seen what it deployed.
+	for _, s := range f.services {
+		waitTarget(t, rig.url, rig.ottoToken, "services", s, func(tg apiTargetRow) bool { return latestImage(tg) == f.newImages[s] })
+	}
+	waitTarget(t, rig.url, rig.ottoToken, "configs", "shop.yaml", func(tg apiTargetRow) bool { return tg.Versions > before["shop.yaml"] })
+	out := mustCLI(t, rig.url, rig.ottoToken, "release", "finish", "--workflow", "shop-backend", "--name", name)
+	t.Logf("release finish said: %s", strings.TrimSpace(out))
+	return rig.release(t, id)
+}
+
+func (rig *releaseRig) release(t *testing.T, id any) apiReleaseView {
+	t.Helper()
+	var r apiReleaseView
+	apiCall(t, rig.url, rig.ottoToken, "GET", fmt.Sprintf("/releases/%v", id), nil, http.StatusOK, &r)
+	return r
+}
+
+func (rig *releaseRig) releases(t *testing.T) []apiReleaseView {
+	t.Helper()
+	var list struct{ Items []apiReleaseView }
+	apiCall(t, rig.url, rig.ottoToken, "GET", fmt.Sprintf("/workflows/%d/releases", rig.workflow), nil, http.StatusOK, &list)
+	return list.Items
+}
+
+// planForm is the rollback plan of a release as its page offers it.
+type planForm struct {
+	doc    *goquery.Document
+	values url.Values
+	keys   []string // the ticked steps, in page order
+}
+
+// rollbackPlan opens the plan page of release id as the operator.
+func (rig *releaseRig) rollbackPlan(t *testing.T, id int64) planForm {
+	t.Helper()
+	doc := rig.otto.get(fmt.Sprintf("/releases/%d/rollback", id))
+	form := doc.Find(`[data-testid=plan-form]`)
+	if form.Length() == 0 {
+		t.Fatalf("no plan form:\n%s", pageText(doc))
+	}
+	p := planForm{doc: doc, values: url.Values{}}
+	form.Find("input, textarea").Each(func(_ int, s *goquery.Selection) {
+		name, _ := s.Attr("name")
+		if name == "" || name == "csrf_token" {
+			return
+		}
+		if typ, _ := s.Attr("type"); typ == "checkbox" {
+			if _, on := s.Attr("checked"); !on {
+				return
+			}
+			v, _ := s.Attr("value")
+			p.keys = append(p.keys, v)
+			p.values.Add(name, v)
+			return
+		}
+		if goquery.NodeName(s) == "textarea" {
+			p.values.Set(name, s.Text())
+			return
+		}
+		v, _ := s.Attr("value")
+		p.values.Set(name, v)
+	})
+	return p
+}
+
+// submit asks for the plan as offered, with a reason, and returns the
+// request's ID.
+func (rig *releaseRig) submit(t *testing.T, p planForm, release int64, reason string) int64 {
+	t.Helper()
+	p.values.Set("reason", reason)
+	doc, where := rig.otto.post(fmt.Sprintf("/releases/%d/rollback", release), p.values)
+	id, err := strconv.ParseInt(strings.TrimPrefix(where, "/requests/"), 10, 64)
+	if err != nil || !strings.HasPrefix(where, "/requests/") {
+		t.Fatalf("submitting the plan ended on %s:\n%s", where, pageText(doc))
+	}
+	return id
+}
+
+// apiRequestView is a request as the API shows it.
+type apiRequestView struct {
+	ID      int64  `json:"id"`
+	State   string `json:"state"`
+	Final   bool   `json:"final"`
+	Outcome string `json:"outcome"`
+}
+
+// waitRequest polls the API until request id is final, and returns it.
+func waitRequest(t *testing.T, base, token string, id int64, within time.Duration) apiRequestView {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	var r apiRequestView
+	for {
+		apiCall(t, base, token, "GET", fmt.Sprintf("/requests/%d", id), nil, http.StatusOK, &r)
+		if r.Final {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("request %d not final after %s: %s, %q", id, within, r.State, r.Outcome)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// stepRow is one step of a plan as the store holds it.
+type stepRow struct {
+	Position          int
+	Target            string
+	State             string
+	Outcome           string
+	Attempts          int
+	Started, Finished time.Time
+}
+
+// openStoreRO opens Rewind's store read-only beside the running Rewind.
+func openStoreRO(t *testing.T, dataDir string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dataDir, "rewind.db")+"?mode=ro&_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// steps reads the steps of request id from the store.
+func steps(t *testing.T, db *sql.DB, id int64) []stepRow {
+	t.Helper()
+	rows, err := db.Query(`SELECT s.position, t.kind || ':' || t.name, s.state, s.outcome, s.attempts, coalesce(s.started_at, ''), coalesce(s.finished_at, '')
+		FROM request_steps s JOIN targets t ON t.id = s.target_id WHERE s.request_id = ? ORDER BY s.position`, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []stepRow
+	for rows.Next() {
+		var st stepRow
+		var started, finished string
+		if err := rows.Scan(&st.Position, &st.Target, &st.State, &st.Outcome, &st.Attempts, &started, &finished); err != nil {
+			t.Fatal(err)
+		}
+		st.Started, _ = time.Parse(time.RFC3339Nano, started)
+		st.Finished, _ = time.Parse(time.RFC3339Nano, finished)
+		out = append(out, st)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// stepStarts counts, per step, the audit events that say Rewind started it.
+func stepStarts(t *testing.T, db *sql.DB, id int64) map[string]int {
+	t.Helper()
+	rows, err := db.Query(`SELECT detail FROM audit_events WHERE request_id = ? AND action = 'rollback.execute' AND outcome = 'started' AND target NOT LIKE 'plan of %'`, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			t.Fatal(err)
+		}
+		step, _, _ := strings.Cut(d, ":")
+		out[step]++
+	}
+	return out
+}
+
+func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o600) }
+
+// TestReleaseRollbackEndToEnd records a release of two services, a config
+// and a SQL change through the CLI as a pipeline would, rolls the whole
+// release back as one plan under one approval, and checks that the cluster,
+// Nacos and the table are back as before and that the release can be
+// blocked for CI.
+func TestReleaseRollbackEndToEnd(t *testing.T) {
+	f := newReleaseFixture(t, []string{"api", "worker"}, 3000, 0)
+	rw := startRewind(t, f.config, map[string]string{"otto": "operator", "anna": "approver"})
+	rig := setUpRelease(t, f, rw.URL, rw.DataDir)
+
+	rel := rig.pipeline(t, "1.4.2", "UPDATE orders SET status = 'cancelled' WHERE status = 'open' AND id <= 1200;")
+	if rel.State != "succeeded" || rel.Counts.Services != 2 || rel.Counts.Configs != 1 || rel.Counts.SQL != 1 || len(rel.Items) != 4 {
+		t.Fatalf("release 1.4.2 recorded as %s with %+v, %d items: want succeeded with 2 services, 1 config, 1 SQL change\n%+v", rel.State, rel.Counts, len(rel.Items), rel.Items)
+	}
+	for _, it := range rel.Items {
+		if it.How != "observed" {
+			t.Errorf("item %s@%d came %s, want observed", it.Target, it.Version, it.How)
+		}
+	}
+	if got := ordersText(t, f.db); got == f.tableWas {
+		t.Fatal("the SQL change changed nothing")
+	}
+
+	plan := rig.rollbackPlan(t, rel.ID)
+	if len(plan.keys) != 4 {
+		t.Fatalf("the plan ticks %d steps %v, want 4:\n%s", len(plan.keys), plan.keys, pageText(plan.doc))
+	}
+	var kinds []string
+	plan.doc.Find(`[data-testid=plan-step]`).Each(func(_ int, s *goquery.Selection) {
+		kinds = append(kinds, strings.TrimSpace(s.Find(".badge").First().Text()))
+		if s.Find(`[data-testid=plan-checks] li`).Length() == 0 {
+			t.Errorf("step %s shows no pre-flight checks", s.AttrOr("data-key", "?"))
+		}
+		if n := s.Find(`.check-failed`).Length(); n > 0 {
+			t.Errorf("step %s: %d failed checks: %s", s.AttrOr("data-key", "?"), n, strings.Join(strings.Fields(s.Find(`[data-testid=plan-checks]`).Text()), " "))
+		}
+	})
+	if got, want := strings.Join(kinds, ","), "service,service,config,database"; got != want {
+		t.Errorf("plan order %s, want %s (services, then configs, then SQL)", got, want)
+	}
+	if text := plan.doc.Text(); strings.Contains(text, "s3cret") {
+		t.Errorf("the plan page shows a config secret")
+	}
+	if html, _ := plan.doc.Html(); strings.Contains(html, "s3cret") {
+		t.Errorf("the plan page's HTML holds a config secret")
+	}
+
+	id := rig.submit(t, plan, rel.ID, "1.4.2 breaks checkout")
+	var pending apiRequestView
+	apiCall(t, rw.URL, rig.ottoToken, "GET", fmt.Sprintf("/requests/%d", id), nil, http.StatusOK, &pending)
+	if pending.State != "pending" {
+		t.Fatalf("the plan's request is %s, want pending until approved", pending.State)
+	}
+	if f.image(t, "api") != apiImageNew {
+		t.Fatal("the cluster changed before the approval")
+	}
+	approved := time.Now()
+	mustCLI(t, rw.URL, rig.annaToken, "approve", strconv.FormatInt(id, 10), "--comment", "roll back 1.4.2")
+	done := waitRequest(t, rw.URL, rig.ottoToken, id, 4*time.Minute)
+	store := openStoreRO(t, rw.DataDir)
+	sts := steps(t, store, id)
+	for _, st := range sts {
+		t.Logf("step %d %s: %s after %v (%s)", st.Position, st.Target, st.State, st.Finished.Sub(approved).Round(time.Millisecond), st.Outcome)
+	}
+	if done.State != "succeeded" {
+		t.Fatalf("the plan ended %s: %s", done.State, done.Outcome)
+	}
+	var lastNonRollout time.Time
+	for _, st := range sts {
+		if !strings.HasPrefix(st.Target, "service:") && st.Finished.After(lastNonRollout) {
+			lastNonRollout = st.Finished
+		}
+	}
+	t.Logf("timing: approval → last non-rollout step done %v (4-step plan; the service rollouts run first)", lastNonRollout.Sub(approved).Round(time.Millisecond))
+
+	for _, s := range f.services {
+		waitRollout(t, f.cs, f.ns, s, f.oldImages[s])
+	}
+	if got, typ, _ := f.nacos.Config(f.key); got != shopYAMLOld || typ != "yaml" {
+		t.Errorf("Nacos holds %q (%s), want the content before 1.4.2", got, typ)
+	}
+	if got := ordersText(t, f.db); got != f.tableWas {
+		t.Errorf("the orders table is not back as before the release")
+	}
+	for step, n := range stepStarts(t, store, id) {
+		if n != 1 {
+			t.Errorf("%s started %d times", step, n)
+		}
+	}
+
+	rel = rig.release(t, rel.ID)
+	if !strings.Contains(rel.Status, "rolled back") || rel.RolledBackBy != id {
+		t.Errorf("release 1.4.2 shows %q, rolled back by %d; want rolled back by request %d", rel.Status, rel.RolledBackBy, id)
+	}
+	var rollback *apiReleaseView
+	for _, r := range rig.releases(t) {
+		if r.Name == "rollback of 1.4.2" {
+			rollback = &r
+		}
+	}
+	if rollback == nil || rollback.RollbackOf != rel.ID || rollback.RequestID != id || !strings.Contains(rollback.Status, "a rollback") {
+		t.Errorf("release \"rollback of 1.4.2\": %+v", rollback)
+	}
+
+	mustCLI(t, rw.URL, rig.ottoToken, "release", "block", "--workflow", "shop-backend", "--name", "1.4.2", "--reason", "breaks checkout")
+	out, err := rewindCLI(t, rw.URL, rig.ottoToken, "release", "check", "shop-backend", "1.4.2")
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code == 0 {
+		t.Errorf("check of a blocked release: %v, %q; want a non-zero exit", err, out)
+	}
+	mustCLI(t, rw.URL, rig.ottoToken, "release", "unblock", "--workflow", "shop-backend", "--name", "1.4.2", "--reason", "fixed in 1.4.3")
+	if out, err := rewindCLI(t, rw.URL, rig.ottoToken, "release", "check", "shop-backend", "1.4.2"); err != nil {
+		t.Errorf("check after unblock: %v, %q; want exit 0", err, out)
+	}
+}
