@@ -144,10 +144,16 @@ func (s *Store) FinishRelease(ctx context.Context, id int64, state rewind.Releas
 
 // observedWhere selects, of versions v, those observed in a window: the
 // workflow's targets (arg 1), created from arg 2 to arg 3, not made by a
-// Rewind rollback, no release's item yet.
+// Rewind rollback, no echo, no release's item yet.
 const observedWhere = `JOIN workflow_targets wt ON wt.target_id = v.target_id AND wt.workflow_id = ?
-	WHERE v.created_at >= ? AND v.created_at <= ? AND v.source != 'rollback'
+	WHERE v.created_at >= ? AND v.created_at <= ? AND v.source != 'rollback' AND NOT ` + echoOfPrevious + `
 	AND NOT EXISTS (SELECT 1 FROM release_items ri WHERE ri.version_id = v.id)`
+
+// echoOfPrevious holds for a version v imported from the target's own
+// history that repeats the version just before it: the change seen live a
+// moment before and recorded again from Nacos history. It changed nothing.
+const echoOfPrevious = `(v.source = 'imported' AND EXISTS (SELECT 1 FROM versions p
+	WHERE p.target_id = v.target_id AND p.number = v.number - 1 AND p.hash = v.hash))`
 
 // Release returns the release with that ID and its items. While it is open
 // its items include the versions observed in its window so far (how
@@ -455,7 +461,7 @@ func (s *Store) UnreleasedChanges(ctx context.Context, wf int64, offset, limit i
 	if err := s.db.QueryRowContext(ctx, `SELECT created_at, release_timeout FROM workflows WHERE id = ?`, wf).Scan(&created, &secs); err != nil {
 		return nil, 0, notFound("Workflow", err)
 	}
-	where := []string{"v.created_at >= ?", "NOT EXISTS (SELECT 1 FROM release_items ri WHERE ri.version_id = v.id)"}
+	where := []string{"v.created_at >= ?", "NOT EXISTS (SELECT 1 FROM release_items ri WHERE ri.version_id = v.id)", "NOT " + echoOfPrevious}
 	args := []any{wf, created}
 	open, err := s.releasesWhere(ctx, `r.workflow_id = ? AND r.state = 'open'`, wf)
 	if err != nil {
