@@ -28,10 +28,8 @@ import (
 
 // Images as a real registry names them: long, with a build date and a commit.
 const (
-	apiImageOld    = "registry.cn-hangzhou.aliyuncs.com/shop-prod/checkout-api:1.4.1-20261124-3c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f"
-	apiImageNew    = "registry.cn-hangzhou.aliyuncs.com/shop-prod/checkout-api:1.4.2-20261201-7f3a9c2b1e4d5f6a7b8c9d0e1f2a3b4c"
-	workerImageOld = "registry.cn-hangzhou.aliyuncs.com/shop-prod/order-worker:1.4.1-20261124-3c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f"
-	workerImageNew = "registry.cn-hangzhou.aliyuncs.com/shop-prod/order-worker:1.4.2-20261201-7f3a9c2b1e4d5f6a7b8c9d0e1f2a3b4c"
+	apiImageOld = "registry.cn-hangzhou.aliyuncs.com/shop-prod/checkout-api:1.4.1-20261124-3c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f"
+	apiImageNew = "registry.cn-hangzhou.aliyuncs.com/shop-prod/checkout-api:1.4.2-20261201-7f3a9c2b1e4d5f6a7b8c9d0e1f2a3b4c"
 
 	shopYAMLOld = "# shop backend\nserver:\n  port: 8080\ndb:\n  host: pg.shop.internal\n  password: s3cret-old-pw\n"
 	shopYAMLNew = "# shop backend\nserver:\n  port: 8080\n  timeout: 3s\ndb:\n  host: pg.shop.internal\n  pool: 40\n  password: s3cret-new-pw\n"
@@ -40,43 +38,80 @@ const (
 	releaseURL    = "https://ci.example.com/shop/backend/pipelines/4812"
 )
 
+// image is the image of service name in release 1.4.1 (old) or 1.4.2.
+func image(name string, old bool) string {
+	switch {
+	case name == "api" && old:
+		return apiImageOld
+	case name == "api":
+		return apiImageNew
+	case old:
+		return "registry.cn-hangzhou.aliyuncs.com/shop-prod/" + name + ":1.4.1-20261124-3c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f"
+	}
+	return "registry.cn-hangzhou.aliyuncs.com/shop-prod/" + name + ":1.4.2-20261201-7f3a9c2b1e4d5f6a7b8c9d0e1f2a3b4c"
+}
+
+// configContent is the content of config dataID in release 1.4.1 (old) or 1.4.2.
+func configContent(dataID string, old bool) string {
+	switch {
+	case dataID == "shop.yaml" && old:
+		return shopYAMLOld
+	case dataID == "shop.yaml":
+		return shopYAMLNew
+	case old:
+		return "# " + dataID + "\nfeature:\n  enabled: false\n  limit: 10\n"
+	}
+	return "# " + dataID + "\nfeature:\n  enabled: true\n  limit: 25\n"
+}
+
 // releaseFixture is what a release of the shop backend touches: Deployments
 // in the test cluster, shop.yaml in the Nacos stand-in, a table in
 // PostgreSQL, and the Rewind config that knows them all.
 type releaseFixture struct {
-	cs        kubernetes.Interface
-	ns        string
-	services  []string // Deployment names
-	nacos     *nacostest.Server
-	key       nacostest.Key
-	db        *sql.DB
-	config    string // rewind.yaml
-	tableWas  string
-	newImages map[string]string
-	oldImages map[string]string
+	cs       kubernetes.Interface
+	ns       string
+	services []string // Deployment names; none: no cluster
+	configs  []string // data IDs in DEFAULT_GROUP of public
+	nacos    *nacostest.Server
+	key      nacostest.Key // shop.yaml
+	db       *sql.DB
+	config   string // rewind.yaml
+	tableWas string
 }
 
 // newReleaseFixture creates the Deployments (minReady seconds apart when
 // slow, so that a rollout takes a while), the config and a table of rows.
-func newReleaseFixture(t *testing.T, services []string, rows int, minReady int32) *releaseFixture {
+func newReleaseFixture(t *testing.T, services, configs []string, rows int, minReady int32) *releaseFixture {
 	t.Helper()
-	cluster := testenv.Shared(t)
-	f := &releaseFixture{ns: cluster.NewNamespace(t), services: services, cs: kubernetes.NewForConfigOrDie(cluster.RestConfig()),
-		oldImages: map[string]string{"api": apiImageOld, "worker": workerImageOld}, newImages: map[string]string{"api": apiImageNew, "worker": workerImageNew}}
-	ctx := context.Background()
-	for _, name := range services {
-		d := deployment(f.ns, name, f.oldImages[name])
-		d.Spec.MinReadySeconds = minReady
-		if _, err := f.cs.AppsV1().Deployments(f.ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
+	f := &releaseFixture{services: services, configs: configs}
+	clusterYAML := ""
+	if len(services) > 0 {
+		cluster := testenv.Shared(t)
+		f.ns, f.cs = cluster.NewNamespace(t), kubernetes.NewForConfigOrDie(cluster.RestConfig())
+		ctx := context.Background()
+		for _, name := range services {
+			d := deployment(f.ns, name, image(name, true))
+			d.Spec.MinReadySeconds = minReady
+			if _, err := f.cs.AppsV1().Deployments(f.ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	for _, name := range services {
-		waitRollout(t, f.cs, f.ns, name, f.oldImages[name])
+		for _, name := range services {
+			waitRollout(t, f.cs, f.ns, name, image(name, true))
+		}
+		clusterYAML = fmt.Sprintf(`clusters:
+  - name: test
+    environment: prod
+    kubeconfig: %s
+    context: %s
+    namespaces: [%s]
+`, cluster.KubeconfigPath, cluster.Context, f.ns)
 	}
 	f.nacos = nacostest.Start(t, nacostest.Options{Mode: nacostest.Mode2})
 	f.key = nacostest.Key{Group: "DEFAULT_GROUP", DataID: "shop.yaml"}
-	f.nacos.Seed(f.key, "yaml", shopYAMLOld)
+	for _, id := range configs {
+		f.nacos.Seed(nacostest.Key{Group: "DEFAULT_GROUP", DataID: id}, "yaml", configContent(id, true))
+	}
 
 	dsn, db := newPostgresDatabase(t)
 	f.db = db
@@ -92,13 +127,7 @@ func newReleaseFixture(t *testing.T, services []string, rows int, minReady int32
 	f.config = fmt.Sprintf(`environments:
   - name: prod
     required_approvals: 1
-clusters:
-  - name: test
-    environment: prod
-    kubeconfig: %s
-    context: %s
-    namespaces: [%s]
-nacos_servers:
+%snacos_servers:
   - name: nacos-prod
     environment: prod
     addr: %s
@@ -110,7 +139,7 @@ databases:
     environment: prod
     engine: postgres
     dsn: %s
-`, cluster.KubeconfigPath, cluster.Context, f.ns, f.nacos.Addr(), f.nacos.Username(), f.nacos.Password(), dsn)
+`, clusterYAML, f.nacos.Addr(), f.nacos.Username(), f.nacos.Password(), dsn)
 	return f
 }
 
@@ -384,15 +413,18 @@ func setUpRelease(t *testing.T, f *releaseFixture, url, dataDir string) *release
 	rig.annaToken = loginSession(t, url, "anna").apiToken("approvals")
 	var ids []int64
 	for _, name := range f.services {
-		tg := waitTarget(t, url, rig.ottoToken, "services", name, func(tg apiTargetRow) bool { return latestImage(tg) == f.oldImages[name] })
+		tg := waitTarget(t, url, rig.ottoToken, "services", name, func(tg apiTargetRow) bool { return latestImage(tg) == image(name, true) })
 		rig.targets[name] = tg.ID
 		ids = append(ids, tg.ID)
 	}
-	cfg := waitTarget(t, url, rig.ottoToken, "configs", "shop.yaml", func(tg apiTargetRow) bool { return tg.Versions >= 1 })
-	rig.targets["shop.yaml"] = cfg.ID
+	for _, id := range f.configs {
+		cfg := waitTarget(t, url, rig.ottoToken, "configs", id, func(tg apiTargetRow) bool { return tg.Versions >= 1 })
+		rig.targets[id] = cfg.ID
+		ids = append(ids, cfg.ID)
+	}
 	db := waitTarget(t, url, rig.ottoToken, "databases", "shop", func(apiTargetRow) bool { return true })
 	rig.targets["shop"] = db.ID
-	ids = append(ids, cfg.ID, db.ID)
+	ids = append(ids, db.ID)
 	var wf struct{ ID int64 }
 	apiCall(t, url, rig.ottoToken, "POST", "/workflows", map[string]any{"name": "shop-backend", "environment": "prod", "target_ids": ids}, http.StatusCreated, &wf)
 	rig.workflow = wf.ID
@@ -402,41 +434,71 @@ func setUpRelease(t *testing.T, f *releaseFixture, url, dataDir string) *release
 // pipeline records release name as CI does: start, new images rolled out,
 // a new config published, one SQL change run through Rewind and approved,
 // finish. It returns the release as recorded.
-func (rig *releaseRig) pipeline(t *testing.T, name, change string) apiReleaseView {
+func (rig *releaseRig) pipeline(t *testing.T, name string, changes ...string) apiReleaseView {
 	t.Helper()
 	f := rig.f
 	before := map[string]int64{}
-	for _, k := range []string{"shop.yaml"} {
+	for _, k := range f.configs {
 		tg := waitTarget(t, rig.url, rig.ottoToken, "configs", k, func(apiTargetRow) bool { return true })
 		before[k] = tg.Versions
 	}
+	// A release's window starts at its start cut to the second: what
+	// Rewind recorded in that second before the start would count as an item.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 20*time.Millisecond)))
 	id := strings.TrimSpace(mustCLI(t, rig.url, rig.ottoToken, "release", "start", "--workflow", "shop-backend", "--name", name,
 		"--commit", releaseCommit, "--url", releaseURL, "-q"))
 	for _, s := range f.services {
-		f.setImage(t, s, f.newImages[s])
+		f.setImage(t, s, image(s, false))
 	}
 	for _, s := range f.services {
-		waitRollout(t, f.cs, f.ns, s, f.newImages[s])
+		waitRollout(t, f.cs, f.ns, s, image(s, false))
 	}
-	f.nacos.Publish(f.key, shopYAMLNew)
-
-	file := filepath.Join(t.TempDir(), "change.sql")
-	if err := writeFile(file, change); err != nil {
-		t.Fatal(err)
+	for _, id := range f.configs {
+		f.nacos.Publish(nacostest.Key{Group: "DEFAULT_GROUP", DataID: id}, configContent(id, false))
 	}
-	req := strings.TrimSpace(mustCLI(t, rig.url, rig.ottoToken, "sql", "submit", strconv.FormatInt(rig.targets["shop"], 10), file, "--reason", "close stale orders of "+name))
-	mustCLI(t, rig.url, rig.annaToken, "approve", req, "--comment", "part of "+name)
-	if out, err := rewindCLI(t, rig.url, rig.ottoToken, "watch", req, "--interval", "100ms"); err != nil {
-		t.Fatalf("the SQL change did not succeed: %v\n%s", err, out)
+	for i, change := range changes {
+		file := filepath.Join(t.TempDir(), "change.sql")
+		if err := writeFile(file, change); err != nil {
+			t.Fatal(err)
+		}
+		req := strings.TrimSpace(mustCLI(t, rig.url, rig.ottoToken, "sql", "submit", strconv.FormatInt(rig.targets["shop"], 10), file,
+			"--reason", fmt.Sprintf("data change %d of %s", i+1, name)))
+		mustCLI(t, rig.url, rig.annaToken, "approve", req, "--comment", "part of "+name)
+		if out, err := rewindCLI(t, rig.url, rig.ottoToken, "watch", req, "--interval", "100ms"); err != nil {
+			t.Fatalf("the SQL change did not succeed: %v\n%s", err, out)
+		}
 	}
 	// The pipeline finishes once Rewind has seen what it deployed.
 	for _, s := range f.services {
-		waitTarget(t, rig.url, rig.ottoToken, "services", s, func(tg apiTargetRow) bool { return latestImage(tg) == f.newImages[s] })
+		waitTarget(t, rig.url, rig.ottoToken, "services", s, func(tg apiTargetRow) bool { return latestImage(tg) == image(s, false) })
 	}
-	waitTarget(t, rig.url, rig.ottoToken, "configs", "shop.yaml", func(tg apiTargetRow) bool { return tg.Versions > before["shop.yaml"] })
+	for _, id := range f.configs {
+		waitTarget(t, rig.url, rig.ottoToken, "configs", id, func(tg apiTargetRow) bool { return tg.Versions > before[id] })
+	}
 	out := mustCLI(t, rig.url, rig.ottoToken, "release", "finish", "--workflow", "shop-backend", "--name", name)
 	t.Logf("release finish said: %s", strings.TrimSpace(out))
 	return rig.release(t, id)
+}
+
+// versions lists the versions of a target of the rig, for failure messages.
+func (rig *releaseRig) versions(t *testing.T, target string) string {
+	t.Helper()
+	var list struct {
+		Items []struct {
+			Number    int64     `json:"number"`
+			Revision  string    `json:"revision"`
+			Hash      string    `json:"hash"`
+			Source    string    `json:"source"`
+			Author    string    `json:"author"`
+			CreatedAt time.Time `json:"created_at"`
+		}
+	}
+	apiCall(t, rig.url, rig.ottoToken, "GET", fmt.Sprintf("/targets/%d/versions", rig.targets[target]), nil, http.StatusOK, &list)
+	var b strings.Builder
+	for _, v := range list.Items {
+		fmt.Fprintf(&b, "  %d %s revision %q by %q at %s\n", v.Number, v.Source, v.Revision, v.Author, v.CreatedAt.Format(time.RFC3339Nano))
+	}
+	return b.String()
 }
 
 func (rig *releaseRig) release(t *testing.T, id any) apiReleaseView {
@@ -606,7 +668,7 @@ func writeFile(path, content string) error { return os.WriteFile(path, []byte(co
 // Nacos and the table are back as before and that the release can be
 // blocked for CI.
 func TestReleaseRollbackEndToEnd(t *testing.T) {
-	f := newReleaseFixture(t, []string{"api", "worker"}, 3000, 0)
+	f := newReleaseFixture(t, []string{"api", "worker"}, []string{"shop.yaml"}, 3000, 0)
 	rw := startRewind(t, f.config, map[string]string{"otto": "operator", "anna": "approver"})
 	rig := setUpRelease(t, f, rw.URL, rw.DataDir)
 
@@ -676,7 +738,7 @@ func TestReleaseRollbackEndToEnd(t *testing.T) {
 	t.Logf("timing: approval → last non-rollout step done %v (4-step plan; the service rollouts run first)", lastNonRollout.Sub(approved).Round(time.Millisecond))
 
 	for _, s := range f.services {
-		waitRollout(t, f.cs, f.ns, s, f.oldImages[s])
+		waitRollout(t, f.cs, f.ns, s, image(s, true))
 	}
 	if got, typ, _ := f.nacos.Config(f.key); got != shopYAMLOld || typ != "yaml" {
 		t.Errorf("Nacos holds %q (%s), want the content before 1.4.2", got, typ)
@@ -713,5 +775,101 @@ func TestReleaseRollbackEndToEnd(t *testing.T) {
 	mustCLI(t, rw.URL, rig.ottoToken, "release", "unblock", "--workflow", "shop-backend", "--name", "1.4.2", "--reason", "fixed in 1.4.3")
 	if out, err := rewindCLI(t, rw.URL, rig.ottoToken, "release", "check", "shop-backend", "1.4.2"); err != nil {
 		t.Errorf("check after unblock: %v, %q; want exit 0", err, out)
+	}
+}
+
+// TestReleaseRollbackFailedStepRetry makes a step of a release's rollback
+// fail: shop.yaml is edited in Nacos after the plan was made, so the
+// config step refuses to overwrite it and the plan stops there, the steps
+// after it waiting. With the edit undone, a retry finishes the plan.
+func TestReleaseRollbackFailedStepRetry(t *testing.T) {
+	releaseFailedStepRetry(t, []string{"api"})
+}
+
+func releaseFailedStepRetry(t *testing.T, services []string) {
+	f := newReleaseFixture(t, services, []string{"shop.yaml"}, 800, 0)
+	rw := startRewind(t, f.config, map[string]string{"otto": "operator", "anna": "approver"})
+	rig := setUpRelease(t, f, rw.URL, rw.DataDir)
+	rel := rig.pipeline(t, "1.4.2", "DELETE FROM orders WHERE status = 'paid' AND id > 600;")
+	if want := len(services) + 2; len(rel.Items) != want {
+		t.Fatalf("release 1.4.2 has %d items, want %d: %+v\nshop.yaml's versions:\n%s", len(rel.Items), want, rel.Items, rig.versions(t, "shop.yaml"))
+	}
+	plan := rig.rollbackPlan(t, rel.ID)
+	id := rig.submit(t, plan, rel.ID, "1.4.2 breaks checkout")
+	configStep := len(services) + 1
+
+	// Someone hotfixes the config by hand after the plan was made.
+	hotfix := shopYAMLNew + "# hotfix by hand\n"
+	f.nacos.Publish(f.key, hotfix)
+	waitTarget(t, rw.URL, rig.ottoToken, "configs", "shop.yaml", func(tg apiTargetRow) bool {
+		return tg.Latest != nil && tg.Latest.Source == "observed" && tg.Versions >= 3
+	})
+	mustCLI(t, rw.URL, rig.annaToken, "approve", strconv.FormatInt(id, 10), "--comment", "ok")
+	failed := waitRequest(t, rw.URL, rig.ottoToken, id, 3*time.Minute)
+	store := openStoreRO(t, rw.DataDir)
+	sts := steps(t, store, id)
+	for _, st := range sts {
+		t.Logf("step %d %s: %s (%s)", st.Position, st.Target, st.State, st.Outcome)
+	}
+	wantOutcome := fmt.Sprintf("%d of %d steps done; step %d failed: ", len(services), len(sts), configStep)
+	if failed.State != "failed" || !strings.HasPrefix(failed.Outcome, wantOutcome) {
+		t.Fatalf("the plan ended %s: %q; want failed, %q...", failed.State, failed.Outcome, wantOutcome)
+	}
+	t.Logf("outcome: %s", failed.Outcome)
+	for _, st := range sts {
+		want := "succeeded"
+		switch {
+		case st.Position == configStep:
+			want = "failed"
+		case st.Position > configStep:
+			want = "waiting"
+		}
+		if st.State != want {
+			t.Errorf("step %d (%s) is %s, want %s", st.Position, st.Target, st.State, want)
+		}
+	}
+	if got, _, _ := f.nacos.Config(f.key); got != hotfix {
+		t.Errorf("the failed step changed Nacos: %q", got)
+	}
+	if got := ordersText(t, f.db); got == f.tableWas {
+		t.Errorf("the SQL step, after the failed one, ran")
+	}
+	page := rig.otto.get(fmt.Sprintf("/requests/%d", id))
+	if page.Find(`[data-testid=retry-step]`).Length() == 0 {
+		html, _ := page.Html()
+		t.Fatalf("the request page offers no retry:\n%s", html)
+	}
+
+	// The hotfix is undone: Nacos holds what the plan saw.
+	f.nacos.Publish(f.key, shopYAMLNew)
+	waitTarget(t, rw.URL, rig.ottoToken, "configs", "shop.yaml", func(tg apiTargetRow) bool { return tg.Versions >= 4 })
+	rig.otto.post(fmt.Sprintf("/requests/%d/retry", id), url.Values{})
+	done := waitRequest(t, rw.URL, rig.ottoToken, id, 3*time.Minute)
+	for _, st := range steps(t, store, id) {
+		t.Logf("after the retry, step %d %s: %s, %d attempts (%s)", st.Position, st.Target, st.State, st.Attempts, st.Outcome)
+	}
+	if done.State != "succeeded" {
+		t.Fatalf("after the retry the plan ended %s: %q", done.State, done.Outcome)
+	}
+	if got, _, _ := f.nacos.Config(f.key); got != shopYAMLOld {
+		t.Errorf("Nacos holds %q after the retry, want the content before 1.4.2", got)
+	}
+	if got := ordersText(t, f.db); got != f.tableWas {
+		t.Errorf("the orders table is not back as before the release")
+	}
+	for _, s := range services {
+		if got := f.image(t, s); got != image(s, true) {
+			t.Errorf("%s runs %s, want %s", s, got, image(s, true))
+		}
+	}
+	starts := stepStarts(t, store, id)
+	for _, st := range sts {
+		want := 1
+		if st.Position == configStep {
+			want = 2
+		}
+		if got := starts[fmt.Sprintf("step %d of %d", st.Position, len(sts))]; got != want {
+			t.Errorf("step %d started %d times, want %d: %v", st.Position, got, want, starts)
+		}
 	}
 }
