@@ -8,13 +8,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -870,6 +873,220 @@ func releaseFailedStepRetry(t *testing.T, services []string) {
 		}
 		if got := starts[fmt.Sprintf("step %d of %d", st.Position, len(sts))]; got != want {
 			t.Errorf("step %d started %d times, want %d: %v", st.Position, got, want, starts)
+		}
+	}
+}
+
+// osRewind is `rewind serve` as an OS process, so that a test can kill it.
+type osRewind struct {
+	bin, cfg, addr, dataDir, log string
+	cmd                          *exec.Cmd
+	exited                       chan error // Wait's result for cmd
+	URL                          string
+}
+
+// buildRewind builds the rewind binary into dir.
+func buildRewind(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "rewind")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// newOSRewind prepares a data dir with the users and a config file; start
+// runs it.
+func newOSRewind(t *testing.T, config string, users map[string]string) *osRewind {
+	t.Helper()
+	dir := t.TempDir()
+	p := &osRewind{bin: buildRewind(t, dir), cfg: filepath.Join(dir, "rewind.yaml"), dataDir: filepath.Join(dir, "data"), log: filepath.Join(dir, "rewind.log")}
+	if err := os.WriteFile(p.cfg, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, role := range users {
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{"user", "add", name, "--role", role, "--data-dir", p.dataDir}, func(string) string { return "" },
+			strings.NewReader("password-"+name+"\n"), &out, &out); err != nil {
+			t.Fatalf("user add %s: %v", name, err)
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.addr = ln.Addr().String()
+	ln.Close()
+	p.URL = "http://" + p.addr
+	t.Cleanup(func() {
+		if p.cmd != nil {
+			p.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-p.exited:
+			case <-time.After(30 * time.Second):
+				p.cmd.Process.Kill()
+				t.Error("rewind did not stop within 30s of SIGTERM")
+			}
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(p.log)
+			t.Logf("rewind log:\n%s", b)
+		}
+	})
+	return p
+}
+
+// start runs `rewind serve` and waits until it is ready.
+func (p *osRewind) start(t *testing.T) {
+	t.Helper()
+	logf, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	fmt.Fprintf(logf, "--- start at %s\n", time.Now().UTC().Format(time.RFC3339Nano))
+	p.cmd = exec.Command(p.bin, "serve", "--config", p.cfg, "--addr", p.addr, "--data-dir", p.dataDir, "--rollout-timeout", "2m")
+	p.cmd.Env = append(os.Environ(), "REWIND_ADMIN_PASSWORD=admin-password-1")
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	p.exited = exited
+	go func() { exited <- p.cmd.Wait() }()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(p.URL + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case err := <-exited:
+			p.cmd = nil
+			b, _ := os.ReadFile(p.log)
+			t.Fatalf("rewind exited: %v\n%s", err, b)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rewind not ready after 60s (last: %v)", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// kill ends Rewind with SIGKILL: no chance to record anything.
+func (p *osRewind) kill(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("rewind still runs 10s after SIGKILL")
+	}
+	p.cmd = nil
+}
+
+// waitStepRunning polls the store until step pos of request id is running
+// and ready(…) holds, and returns when it does.
+func waitStepRunning(t *testing.T, store *sql.DB, id int64, pos int, ready func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		sts := steps(t, store, id)
+		if len(sts) >= pos && sts[pos-1].State == "running" && ready() {
+			return
+		}
+		if len(sts) >= pos && sts[pos-1].State != "waiting" && sts[pos-1].State != "running" {
+			t.Fatalf("step %d ended %s before it could be interrupted: %s", pos, sts[pos-1].State, sts[pos-1].Outcome)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("step %d of request %d not running after 2m: %+v", pos, id, sts)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestReleaseRollbackKilledMidPlan kills Rewind with SIGKILL twice while a
+// release's rollback runs, each time while a service step follows its
+// rollout, and restarts it on the same data dir: the plan must end in a
+// true recorded state, no step may run twice, and the targets must be as
+// the record says.
+func TestReleaseRollbackKilledMidPlan(t *testing.T) {
+	// minReadySeconds keeps each rollout going for a while in the kwok cluster.
+	f := newReleaseFixture(t, []string{"api", "worker"}, []string{"shop.yaml"}, 1500, 8)
+	rw := newOSRewind(t, f.config, map[string]string{"otto": "operator", "anna": "approver"})
+	rw.start(t)
+	rig := setUpRelease(t, f, rw.URL, rw.dataDir)
+	rel := rig.pipeline(t, "1.4.2", "UPDATE orders SET amount = amount * 1.1 WHERE customer = 'customer-7';")
+	if len(rel.Items) != 4 {
+		t.Fatalf("release 1.4.2 has %d items, want 4: %+v", len(rel.Items), rel.Items)
+	}
+	plan := rig.rollbackPlan(t, rel.ID)
+	id := rig.submit(t, plan, rel.ID, "1.4.2 breaks checkout")
+	store := openStoreRO(t, rw.dataDir)
+	mustCLI(t, rw.URL, rig.annaToken, "approve", strconv.FormatInt(id, 10), "--comment", "ok")
+
+	for i, name := range f.services {
+		pos := i + 1
+		waitStepRunning(t, store, id, pos, func() bool { return f.image(t, name) == image(name, true) })
+		rw.kill(t)
+		sts := steps(t, store, id)
+		t.Logf("killed during step %d: %+v", pos, sts)
+		if sts[pos-1].State != "running" {
+			t.Fatalf("after the kill step %d is recorded %s, want running", pos, sts[pos-1].State)
+		}
+		for _, st := range sts[pos:] {
+			if st.State != "waiting" {
+				t.Errorf("after the kill step %d is recorded %s, want waiting", st.Position, st.State)
+			}
+		}
+		rw.start(t)
+	}
+	done := waitRequest(t, rw.URL, rig.ottoToken, id, 4*time.Minute)
+	sts := steps(t, store, id)
+	for _, st := range sts {
+		t.Logf("step %d %s: %s, %d attempts (%s)", st.Position, st.Target, st.State, st.Attempts, st.Outcome)
+	}
+	t.Logf("outcome: %s", done.Outcome)
+	for step, n := range stepStarts(t, store, id) {
+		if n != 1 {
+			t.Errorf("%s started %d times", step, n)
+		}
+	}
+	if len(stepStarts(t, store, id)) != len(sts) {
+		t.Errorf("steps started: %v; want each of the %d steps once", stepStarts(t, store, id), len(sts))
+	}
+	// The record must match the targets, whatever it says.
+	for i, name := range f.services {
+		want := image(name, false)
+		if sts[i].State == "succeeded" {
+			want = image(name, true)
+			waitRollout(t, f.cs, f.ns, name, want)
+		}
+		if got := f.image(t, name); got != want {
+			t.Errorf("step %d is %s but %s runs %s", i+1, sts[i].State, name, got)
+		}
+	}
+	cfg := sts[len(f.services)]
+	if got, _, _ := f.nacos.Config(f.key); (cfg.State == "succeeded") != (got == shopYAMLOld) {
+		t.Errorf("the config step is %s and Nacos holds %q", cfg.State, got)
+	}
+	dbStep := sts[len(f.services)+1]
+	if got := ordersText(t, f.db); (dbStep.State == "succeeded") != (got == f.tableWas) {
+		t.Errorf("the SQL step is %s and the table is back: %v", dbStep.State, got == f.tableWas)
+	}
+	if done.State != "succeeded" {
+		t.Errorf("the plan ended %s: %s; it should have gone on after each restart", done.State, done.Outcome)
+	}
+	for i := range f.services {
+		if !strings.HasPrefix(sts[i].Outcome, "Checked after Rewind stopped during this step") {
+			t.Errorf("step %d does not say it was checked after the stop: %q", i+1, sts[i].Outcome)
 		}
 	}
 }
