@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
+	"github.com/chromedp/chromedp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -1088,5 +1089,161 @@ func TestReleaseRollbackKilledMidPlan(t *testing.T) {
 		if !strings.HasPrefix(sts[i].Outcome, "Checked after Rewind stopped during this step") {
 			t.Errorf("step %d does not say it was checked after the stop: %q", i+1, sts[i].Outcome)
 		}
+	}
+}
+
+// TestBrowserReleaseRollback drives a release's rollback in Chromium: the
+// operator finds the release from its workflow, reads the plan with its
+// steps and checks and asks for it; the approver approves once; the request
+// page follows the steps until the plan succeeded; the operator blocks the
+// release's name from its page.
+func TestBrowserReleaseRollback(t *testing.T) {
+	f := newReleaseFixture(t, []string{"api"}, []string{"shop.yaml"}, 2000, 0)
+	rw := startRewind(t, f.config, map[string]string{"otto": "operator", "anna": "approver"})
+	rig := setUpRelease(t, f, rw.URL, rw.DataDir)
+	rel := rig.pipeline(t, "1.4.2", "UPDATE orders SET status = 'refunded' WHERE status = 'paid' AND id <= 900;")
+	if len(rel.Items) != 3 {
+		t.Fatalf("release 1.4.2 has %d items, want 3: %+v", len(rel.Items), rel.Items)
+	}
+	b := newBrowser(t)
+
+	var rows int
+	browse(t, b, "operator opens the workflow",
+		login(rw.URL, "otto"),
+		chromedp.Navigate(rw.URL+"/workflows"),
+		chromedp.WaitVisible(`[data-testid=workflow-link]`, chromedp.ByQuery),
+		chromedp.Click(`[data-testid=workflow-link]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`[data-testid=releases-table]`, chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelectorAll('[data-testid=release-row]').length`, &rows),
+	)
+	if rows != 1 {
+		t.Errorf("the workflow lists %d releases, want 1", rows)
+	}
+	var counts string
+	var items int
+	browse(t, b, "operator opens the release",
+		chromedp.Click(`[data-testid=release-row] [data-testid=release-link]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`[data-testid=release-header]`, chromedp.ByQuery),
+		chromedp.Text(`[data-testid=release-counts]`, &counts, chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelectorAll('[data-testid=release-item]').length`, &items),
+	)
+	if !strings.Contains(counts, "1 service") || !strings.Contains(counts, "1 config") || !strings.Contains(counts, "1 SQL change") || items != 3 {
+		t.Errorf("release page: counts %q, %d items; want 1 service, 1 config, 1 SQL change", counts, items)
+	}
+	var html string
+	browse(t, b, "release page source", chromedp.OuterHTML("html", &html, chromedp.ByQuery))
+	if strings.Contains(html, "s3cret") {
+		t.Errorf("the release page holds a config secret")
+	}
+
+	var planSteps, checks, failedChecks int
+	var stepKinds string
+	browse(t, b, "operator previews the plan",
+		chromedp.Click(`[data-testid=release-rollback]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`[data-testid=plan-form]`, chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelectorAll('[data-testid=plan-step]').length`, &planSteps),
+		chromedp.Evaluate(`document.querySelectorAll('[data-testid=plan-checks] li').length`, &checks),
+		chromedp.Evaluate(`document.querySelectorAll('[data-testid=plan-checks] .check-failed').length`, &failedChecks),
+		chromedp.Evaluate(`[...document.querySelectorAll('[data-testid=plan-step] .badge')].map(e => e.textContent).join(',')`, &stepKinds),
+	)
+	if planSteps != 3 || checks < 3 || failedChecks != 0 {
+		t.Errorf("plan: %d steps, %d checks, %d failed; want 3 steps, each with passing checks", planSteps, checks, failedChecks)
+	}
+	if !strings.HasPrefix(stepKinds, "service,config,database") {
+		t.Errorf("plan order %q, want services, configs, SQL", stepKinds)
+	}
+	var requestURL string
+	browse(t, b, "operator asks for the plan",
+		chromedp.SendKeys(`#plan-reason`, "1.4.2 breaks checkout", chromedp.ByQuery),
+		chromedp.Click(`[data-testid=plan-submit]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`[data-testid=state-badge][data-state=pending]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`[data-testid=request-steps]`, chromedp.ByQuery),
+		chromedp.Location(&requestURL),
+	)
+	id, err := strconv.ParseInt(requestURL[strings.LastIndex(requestURL, "/")+1:], 10, 64)
+	if err != nil {
+		t.Fatalf("request URL %s", requestURL)
+	}
+	browse(t, b, "operator logs out", logout())
+
+	browse(t, b, "approver opens the inbox",
+		login(rw.URL, "anna"),
+		chromedp.Navigate(rw.URL+"/approvals"),
+		chromedp.WaitVisible(`[data-testid=awaiting] [data-testid=approve]`, chromedp.ByQuery),
+		chromedp.SendKeys(`[data-testid=awaiting] textarea[name=comment]`, "roll it back", chromedp.ByQuery),
+	)
+	approved := time.Now()
+	browse(t, b, "approver approves the plan once",
+		chromedp.Click(`[data-testid=awaiting] [data-testid=approve]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`[data-testid=request-live]`, chromedp.ByQuery),
+	)
+	var states []string
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		var now string
+		browse(t, b, "the request page shows the steps' progress",
+			chromedp.Evaluate(`[...document.querySelectorAll('[data-testid=request-step]')].map(e => e.dataset.state).join(',')`, &now))
+		if len(states) == 0 || states[len(states)-1] != now {
+			states = append(states, now)
+		}
+		if now == "succeeded,succeeded,succeeded" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the request page shows steps %v after 3m", states)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	shown := time.Since(approved)
+	t.Logf("steps as the page showed them: %v", states)
+	var outcome string
+	browse(t, b, "the plan succeeded",
+		chromedp.WaitVisible(`[data-testid=state-badge][data-state=succeeded]`, chromedp.ByQuery),
+		chromedp.Text(`[data-testid=outcome]`, &outcome, chromedp.ByQuery),
+	)
+	t.Logf("outcome: %s", outcome)
+	sts := steps(t, openStoreRO(t, rw.DataDir), id)
+	var last time.Time
+	for _, st := range sts {
+		t.Logf("step %d %s: done %v after the approval", st.Position, st.Target, st.Finished.Sub(approved).Round(time.Millisecond))
+		if !strings.HasPrefix(st.Target, "service:") && st.Finished.After(last) {
+			last = st.Finished
+		}
+	}
+	t.Logf("timing (3-item release): approval → last non-rollout step done %v; → the page showed all steps succeeded %v",
+		last.Sub(approved).Round(time.Millisecond), shown.Round(time.Millisecond))
+	waitRollout(t, f.cs, f.ns, "api", apiImageOld)
+	if got, _, _ := f.nacos.Config(f.key); got != shopYAMLOld {
+		t.Errorf("Nacos holds %q, want the content before 1.4.2", got)
+	}
+	if got := ordersText(t, f.db); got != f.tableWas {
+		t.Errorf("the orders table is not back as before the release")
+	}
+	browse(t, b, "approver logs out", logout())
+
+	var releaseStates string
+	browse(t, b, "operator blocks the release from its page",
+		login(rw.URL, "otto"),
+		chromedp.Navigate(fmt.Sprintf("%s/releases/%d", rw.URL, rel.ID)),
+		chromedp.WaitVisible(`[data-testid=block-form]`, chromedp.ByQuery),
+		chromedp.Evaluate(`[...document.querySelectorAll('[data-testid=release-state]')].map(e => e.dataset.state).join(',')`, &releaseStates),
+		chromedp.SendKeys(`#block-reason`, "breaks checkout", chromedp.ByQuery),
+		chromedp.Click(`[data-testid=block-submit]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`[data-testid=release-blocked]`, chromedp.ByQuery),
+	)
+	if !strings.Contains(releaseStates, "rolled back") {
+		t.Errorf("the release page shows states %q, want rolled back", releaseStates)
+	}
+	if _, err := rewindCLI(t, rw.URL, rig.ottoToken, "release", "check", "shop-backend", "1.4.2"); err == nil {
+		t.Errorf("check passes for the release blocked on its page")
+	}
+	var list string
+	browse(t, b, "the workflow lists the rollback release",
+		chromedp.Navigate(fmt.Sprintf("%s/workflows/%d", rw.URL, rig.workflow)),
+		chromedp.WaitVisible(`[data-testid=releases-table]`, chromedp.ByQuery),
+		chromedp.Text(`[data-testid=releases-table]`, &list, chromedp.ByQuery),
+	)
+	if !strings.Contains(list, "rollback of 1.4.2") || !strings.Contains(list, "blocked") {
+		t.Errorf("the workflow page lists:\n%s", list)
 	}
 }
