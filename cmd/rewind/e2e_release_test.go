@@ -85,7 +85,7 @@ type releaseFixture struct {
 
 // newReleaseFixture creates the Deployments (minReady seconds apart when
 // slow, so that a rollout takes a while), the config and a table of rows.
-func newReleaseFixture(t *testing.T, services, configs []string, rows int, minReady int32) *releaseFixture {
+func newReleaseFixture(t testing.TB, services, configs []string, rows int, minReady int32) *releaseFixture {
 	t.Helper()
 	f := &releaseFixture{services: services, configs: configs}
 	clusterYAML := ""
@@ -148,7 +148,7 @@ databases:
 }
 
 // ordersText is every row of orders as text, in key order.
-func ordersText(t *testing.T, db *sql.DB) string {
+func ordersText(t testing.TB, db *sql.DB) string {
 	t.Helper()
 	var s string
 	if err := db.QueryRow(`SELECT coalesce(string_agg(o::text, E'\n' ORDER BY id), '') FROM orders o`).Scan(&s); err != nil {
@@ -158,7 +158,7 @@ func ordersText(t *testing.T, db *sql.DB) string {
 }
 
 // image is the image a Deployment's template runs now.
-func (f *releaseFixture) image(t *testing.T, name string) string {
+func (f *releaseFixture) image(t testing.TB, name string) string {
 	t.Helper()
 	d, err := f.cs.AppsV1().Deployments(f.ns).Get(context.Background(), name, metav1.GetOptions{})
 	if err != nil {
@@ -168,7 +168,7 @@ func (f *releaseFixture) image(t *testing.T, name string) string {
 }
 
 // setImage changes a Deployment's image as a pipeline's kubectl would.
-func (f *releaseFixture) setImage(t *testing.T, name, image string) {
+func (f *releaseFixture) setImage(t testing.TB, name, image string) {
 	t.Helper()
 	ctx := context.Background()
 	d, err := f.cs.AppsV1().Deployments(f.ns).Get(ctx, name, metav1.GetOptions{})
@@ -183,14 +183,14 @@ func (f *releaseFixture) setImage(t *testing.T, name, image string) {
 
 // webSession is a logged-in user of Rewind's pages, without a browser.
 type webSession struct {
-	t    *testing.T
+	t    testing.TB
 	base string
 	c    *http.Client
 	csrf string
 }
 
 // loginSession logs user in through the login form.
-func loginSession(t *testing.T, base, user string) *webSession {
+func loginSession(t testing.TB, base, user string) *webSession {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	s := &webSession{t: t, base: base, c: &http.Client{Jar: jar, Timeout: 60 * time.Second}}
@@ -273,7 +273,7 @@ func (s *webSession) apiToken(name string) string {
 }
 
 // rewindCLI runs the rewind command line against base as the token's user.
-func rewindCLI(t *testing.T, base, token string, args ...string) (string, error) {
+func rewindCLI(t testing.TB, base, token string, args ...string) (string, error) {
 	t.Helper()
 	cfg := t.TempDir()
 	getenv := func(k string) string {
@@ -285,7 +285,7 @@ func rewindCLI(t *testing.T, base, token string, args ...string) (string, error)
 }
 
 // mustCLI is rewindCLI that fails the test on an error.
-func mustCLI(t *testing.T, base, token string, args ...string) string {
+func mustCLI(t testing.TB, base, token string, args ...string) string {
 	t.Helper()
 	out, err := rewindCLI(t, base, token, args...)
 	if err != nil {
@@ -296,7 +296,7 @@ func mustCLI(t *testing.T, base, token string, args ...string) string {
 
 // apiCall sends an API request with a bearer token and decodes the answer
 // into out; it fails the test unless the status is want.
-func apiCall(t *testing.T, base, token, method, path string, body any, want int, out any) {
+func apiCall(t testing.TB, base, token, method, path string, body any, want int, out any) {
 	t.Helper()
 	var r io.Reader
 	if body != nil {
@@ -342,7 +342,7 @@ type apiTargetRow struct {
 
 // waitTarget polls the API list of kind until the target named name
 // satisfies ok, and returns it.
-func waitTarget(t *testing.T, base, token, kind, name string, ok func(apiTargetRow) bool) apiTargetRow {
+func waitTarget(t testing.TB, base, token, kind, name string, ok func(apiTargetRow) bool) apiTargetRow {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	var last []apiTargetRow
@@ -409,7 +409,7 @@ type releaseRig struct {
 
 // setUpRelease waits until Rewind has recorded the fixture's targets as
 // they are, then defines the workflow shop-backend over them.
-func setUpRelease(t *testing.T, f *releaseFixture, url, dataDir string) *releaseRig {
+func setUpRelease(t testing.TB, f *releaseFixture, url, dataDir string) *releaseRig {
 	t.Helper()
 	rig := &releaseRig{f: f, url: url, dataDir: dataDir, targets: map[string]int64{}}
 	rig.otto = loginSession(t, url, "otto")
@@ -438,7 +438,7 @@ func setUpRelease(t *testing.T, f *releaseFixture, url, dataDir string) *release
 // pipeline records release name as CI does: start, new images rolled out,
 // a new config published, one SQL change run through Rewind and approved,
 // finish. It returns the release as recorded.
-func (rig *releaseRig) pipeline(t *testing.T, name string, changes ...string) apiReleaseView {
+func (rig *releaseRig) pipeline(t testing.TB, name string, changes ...string) apiReleaseView {
 	t.Helper()
 	f := rig.f
 	before := map[string]int64{}
@@ -485,7 +485,7 @@ func (rig *releaseRig) pipeline(t *testing.T, name string, changes ...string) ap
 }
 
 // versions lists the versions of a target of the rig, for failure messages.
-func (rig *releaseRig) versions(t *testing.T, target string) string {
+func (rig *releaseRig) versions(t testing.TB, target string) string {
 	t.Helper()
 	var list struct {
 		Items []struct {
@@ -505,14 +505,14 @@ func (rig *releaseRig) versions(t *testing.T, target string) string {
 	return b.String()
 }
 
-func (rig *releaseRig) release(t *testing.T, id any) apiReleaseView {
+func (rig *releaseRig) release(t testing.TB, id any) apiReleaseView {
 	t.Helper()
 	var r apiReleaseView
 	apiCall(t, rig.url, rig.ottoToken, "GET", fmt.Sprintf("/releases/%v", id), nil, http.StatusOK, &r)
 	return r
 }
 
-func (rig *releaseRig) releases(t *testing.T) []apiReleaseView {
+func (rig *releaseRig) releases(t testing.TB) []apiReleaseView {
 	t.Helper()
 	var list struct{ Items []apiReleaseView }
 	apiCall(t, rig.url, rig.ottoToken, "GET", fmt.Sprintf("/workflows/%d/releases", rig.workflow), nil, http.StatusOK, &list)
@@ -527,7 +527,7 @@ type planForm struct {
 }
 
 // rollbackPlan opens the plan page of release id as the operator.
-func (rig *releaseRig) rollbackPlan(t *testing.T, id int64) planForm {
+func (rig *releaseRig) rollbackPlan(t testing.TB, id int64) planForm {
 	t.Helper()
 	doc := rig.otto.get(fmt.Sprintf("/releases/%d/rollback", id))
 	form := doc.Find(`[data-testid=plan-form]`)
@@ -561,7 +561,7 @@ func (rig *releaseRig) rollbackPlan(t *testing.T, id int64) planForm {
 
 // submit asks for the plan as offered, with a reason, and returns the
 // request's ID.
-func (rig *releaseRig) submit(t *testing.T, p planForm, release int64, reason string) int64 {
+func (rig *releaseRig) submit(t testing.TB, p planForm, release int64, reason string) int64 {
 	t.Helper()
 	p.values.Set("reason", reason)
 	doc, where := rig.otto.post(fmt.Sprintf("/releases/%d/rollback", release), p.values)
@@ -581,7 +581,7 @@ type apiRequestView struct {
 }
 
 // waitRequest polls the API until request id is final, and returns it.
-func waitRequest(t *testing.T, base, token string, id int64, within time.Duration) apiRequestView {
+func waitRequest(t testing.TB, base, token string, id int64, within time.Duration) apiRequestView {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	var r apiRequestView
@@ -608,7 +608,7 @@ type stepRow struct {
 }
 
 // openStoreRO opens Rewind's store read-only beside the running Rewind.
-func openStoreRO(t *testing.T, dataDir string) *sql.DB {
+func openStoreRO(t testing.TB, dataDir string) *sql.DB {
 	t.Helper()
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(dataDir, "rewind.db")+"?mode=ro&_pragma=busy_timeout(5000)")
 	if err != nil {
@@ -619,7 +619,7 @@ func openStoreRO(t *testing.T, dataDir string) *sql.DB {
 }
 
 // steps reads the steps of request id from the store.
-func steps(t *testing.T, db *sql.DB, id int64) []stepRow {
+func steps(t testing.TB, db *sql.DB, id int64) []stepRow {
 	t.Helper()
 	rows, err := db.Query(`SELECT s.position, t.kind || ':' || t.name, s.state, s.outcome, s.attempts, coalesce(s.started_at, ''), coalesce(s.finished_at, '')
 		FROM request_steps s JOIN targets t ON t.id = s.target_id WHERE s.request_id = ? ORDER BY s.position`, id)
@@ -645,7 +645,7 @@ func steps(t *testing.T, db *sql.DB, id int64) []stepRow {
 }
 
 // stepStarts counts, per step, the audit events that say Rewind started it.
-func stepStarts(t *testing.T, db *sql.DB, id int64) map[string]int {
+func stepStarts(t testing.TB, db *sql.DB, id int64) map[string]int {
 	t.Helper()
 	rows, err := db.Query(`SELECT detail FROM audit_events WHERE request_id = ? AND action = 'rollback.execute' AND outcome = 'started' AND target NOT LIKE 'plan of %'`, id)
 	if err != nil {
@@ -790,7 +790,7 @@ func TestReleaseRollbackFailedStepRetry(t *testing.T) {
 	releaseFailedStepRetry(t, []string{"api"})
 }
 
-func releaseFailedStepRetry(t *testing.T, services []string) {
+func releaseFailedStepRetry(t testing.TB, services []string) {
 	f := newReleaseFixture(t, services, []string{"shop.yaml"}, 800, 0)
 	rw := startRewind(t, f.config, map[string]string{"otto": "operator", "anna": "approver"})
 	rig := setUpRelease(t, f, rw.URL, rw.DataDir)
@@ -887,7 +887,7 @@ type osRewind struct {
 }
 
 // buildRewind builds the rewind binary into dir.
-func buildRewind(t *testing.T, dir string) string {
+func buildRewind(t testing.TB, dir string) string {
 	t.Helper()
 	bin := filepath.Join(dir, "rewind")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
@@ -899,7 +899,7 @@ func buildRewind(t *testing.T, dir string) string {
 
 // newOSRewind prepares a data dir with the users and a config file; start
 // runs it.
-func newOSRewind(t *testing.T, config string, users map[string]string) *osRewind {
+func newOSRewind(t testing.TB, config string, users map[string]string) *osRewind {
 	t.Helper()
 	dir := t.TempDir()
 	p := &osRewind{bin: buildRewind(t, dir), cfg: filepath.Join(dir, "rewind.yaml"), dataDir: filepath.Join(dir, "data"), log: filepath.Join(dir, "rewind.log")}
@@ -939,7 +939,7 @@ func newOSRewind(t *testing.T, config string, users map[string]string) *osRewind
 }
 
 // start runs `rewind serve` and waits until it is ready.
-func (p *osRewind) start(t *testing.T) {
+func (p *osRewind) start(t testing.TB) {
 	t.Helper()
 	logf, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -980,7 +980,7 @@ func (p *osRewind) start(t *testing.T) {
 }
 
 // kill ends Rewind with SIGKILL: no chance to record anything.
-func (p *osRewind) kill(t *testing.T) {
+func (p *osRewind) kill(t testing.TB) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -995,7 +995,7 @@ func (p *osRewind) kill(t *testing.T) {
 
 // waitStepRunning polls the store until step pos of request id is running
 // and ready(…) holds, and returns when it does.
-func waitStepRunning(t *testing.T, store *sql.DB, id int64, pos int, ready func() bool) {
+func waitStepRunning(t testing.TB, store *sql.DB, id int64, pos int, ready func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
@@ -1245,5 +1245,43 @@ func TestBrowserReleaseRollback(t *testing.T) {
 	)
 	if !strings.Contains(list, "rollback of 1.4.2") || !strings.Contains(list, "blocked") {
 		t.Errorf("the workflow page lists:\n%s", list)
+	}
+}
+
+// BenchmarkReleaseRollbackPlan measures building the rollback plan of a
+// release with 20 items (10 services, 8 configs, 2 SQL changes) as the plan
+// page does: every step planned by its kind's planner against the live
+// cluster, the Nacos stand-in and PostgreSQL, with diffs and checks, and the
+// page rendered.
+//
+//	go test ./cmd/rewind -run '^$' -bench BenchmarkReleaseRollbackPlan -benchtime 20x
+func BenchmarkReleaseRollbackPlan(b *testing.B) {
+	services := []string{"api", "worker", "cart", "search", "pricing", "inventory", "notify", "auth", "gateway", "report"}
+	configs := []string{"shop.yaml", "cart.yaml", "search.yaml", "pricing.yaml", "inventory.yaml", "notify.yaml", "auth.yaml", "gateway.yaml"}
+	f := newReleaseFixture(b, services, configs, 5000, 0)
+	rw := startRewind(b, f.config, map[string]string{"otto": "operator", "anna": "approver"})
+	rig := setUpRelease(b, f, rw.URL, rw.DataDir)
+	rel := rig.pipeline(b, "1.4.2",
+		"UPDATE orders SET status = 'cancelled' WHERE status = 'open' AND id <= 1500;",
+		"DELETE FROM orders WHERE status = 'paid' AND id > 4000;")
+	if rel.Counts.Services != 10 || rel.Counts.Configs != 8 || rel.Counts.SQL != 2 {
+		b.Fatalf("release 1.4.2 holds %s, want 10 services, 8 configs, 2 SQL changes", rel.Counts.Text)
+	}
+	p := rig.rollbackPlan(b, rel.ID)
+	if len(p.keys) != 20 {
+		b.Fatalf("the plan ticks %d steps, want 20:\n%s", len(p.keys), pageText(p.doc))
+	}
+	path := fmt.Sprintf("/releases/%d/rollback", rel.ID)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		resp, err := rig.otto.c.Get(rw.URL + path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("GET %s: %s", path, resp.Status)
+		}
 	}
 }

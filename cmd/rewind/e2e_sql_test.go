@@ -25,7 +25,7 @@ func postgresAdminDSN() string {
 
 // newPostgresDatabase creates a database dropped when the test ends and
 // returns its DSN and a connection to it.
-func newPostgresDatabase(t *testing.T) (string, *sql.DB) {
+func newPostgresDatabase(t testing.TB) (string, *sql.DB) {
 	t.Helper()
 	ctx := context.Background()
 	b := make([]byte, 6)

@@ -38,7 +38,7 @@ type rewindProcess struct {
 }
 
 // startRewind writes a config file with the given body and starts Rewind on a free port.
-func startRewind(t *testing.T, config string, users map[string]string) *rewindProcess {
+func startRewind(t testing.TB, config string, users map[string]string) *rewindProcess {
 	t.Helper()
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "rewind.yaml")
@@ -101,7 +101,7 @@ func startRewind(t *testing.T, config string, users map[string]string) *rewindPr
 }
 
 // Stop stops Rewind as SIGTERM would and waits for it.
-func (p *rewindProcess) Stop(t *testing.T) {
+func (p *rewindProcess) Stop(t testing.TB) {
 	p.stop()
 	select {
 	case err, ok := <-p.done:
@@ -263,7 +263,7 @@ func deployment(ns, name, image string) *appsv1.Deployment {
 }
 
 // waitRollout waits until the Deployment runs image on all its replicas.
-func waitRollout(t *testing.T, cs kubernetes.Interface, ns, name, image string) {
+func waitRollout(t testing.TB, cs kubernetes.Interface, ns, name, image string) {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
