@@ -310,3 +310,30 @@ func TestReleaseBlockAndAttach(t *testing.T) {
 		t.Errorf("ReleaseByName = %v, %v", byName, err)
 	}
 }
+
+// TestReleaseItemsNacosEcho: a Nacos publish is seen live, then read again
+// from Nacos history with the same md5; the release holds one config
+// version, and the echo is no unreleased change either.
+func TestReleaseItemsNacosEcho(t *testing.T) {
+	f := newReleaseFixture(t)
+	ctx := context.Background()
+	f.record(t, f.cfg, "cfg-0", -time.Minute, rewind.SourceObserved)
+	r := f.start(t, "1.0.0")
+	f.clock = f.clock.Add(time.Minute)
+	live := f.record(t, f.cfg, "cfg-1", 0, rewind.SourceObserved)
+	n, err := f.s.ImportConfigHistory(ctx, f.cfg.ID, []*rewind.Version{{Revision: "2", Content: "cfg-1", Hash: "cfg-1", CreatedAt: f.clock.Add(-time.Second)}})
+	if err != nil || n != 1 {
+		t.Fatalf("import: %d, %v", n, err)
+	}
+	f.clock = f.clock.Add(time.Minute)
+	done, err := f.s.FinishRelease(ctx, r.ID, rewind.ReleaseSucceeded, "", nil, rewind.AuditEvent{Actor: "ci", Action: rewind.ActionReleaseFinish})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := itemsOf(done), map[int64]rewind.ItemHow{live.ID: rewind.ItemObserved}; !equalItems(got, want) {
+		t.Errorf("items = %v, want only the version seen live %v", got, want)
+	}
+	if _, total, err := f.s.UnreleasedChanges(ctx, f.wf.ID, 0, 10); err != nil || total != 0 {
+		t.Errorf("unreleased changes: %d, %v; want none", total, err)
+	}
+}
