@@ -156,8 +156,17 @@ func (m *Manager) conflict(ctx context.Context, srv *server, client *nacos.Clien
 			m.log.Error("record config version", "config", key.String(), "err", err)
 		}
 	}
-	return rewind.Errorf(rewind.ECONFLICT, "Nothing was written: the config changed after this request was made. Nacos now holds %s; the request was made when it held %s. "+
-		"The diff on this page shows what a restore would change now; make a new request if it is still wanted.", now, m.seenState(ctx, r, st, t))
+	seen := m.seenState(ctx, r, st, t)
+	held := fmt.Sprintf("Nacos now holds %s; the request was made when it held %s.", now, seen)
+	if seen == now {
+		// Both sides masked: the same words would say nothing.
+		held = "Nacos now holds another content than when the request was made (" + now + ")."
+	}
+	next := "The diff on this page shows what a restore would change now; make a new request if it is still wanted."
+	if len(r.Steps) > 1 {
+		next = "Retry this step once the config holds what the plan saw again, skip it, or plan the rollback again."
+	}
+	return rewind.Errorf(rewind.ECONFLICT, "Nothing was written: the config changed after this request was made. %s %s", held, next)
 }
 
 // describeState says what config t holds: its md5, or that it does not
