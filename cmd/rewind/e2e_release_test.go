@@ -816,7 +816,7 @@ func releaseFailedStepRetry(t testing.TB, services []string) {
 		t.Logf("step %d %s: %s (%s)", st.Position, st.Target, st.State, st.Outcome)
 	}
 	wantOutcome := fmt.Sprintf("%d of %d steps done; step %d failed: ", len(services), len(sts), configStep)
-	if failed.State != "failed" || !strings.HasPrefix(failed.Outcome, wantOutcome) {
+	if failed.State != "failed" || !strings.HasPrefix(failed.Outcome, wantOutcome) || !strings.Contains(failed.Outcome, "config changed") {
 		t.Fatalf("the plan ended %s: %q; want failed, %q...", failed.State, failed.Outcome, wantOutcome)
 	}
 	t.Logf("outcome: %s", failed.Outcome)
