@@ -46,6 +46,7 @@ API client (server and token from "rewind login", or REWIND_SERVER and REWIND_TO
   rollback TARGET --to N --reason TEXT [--idempotency-key K]
                                  ask for a rollback; prints the request ID
   show|approve|reject|cancel ID [--comment TEXT]
+  retry ID | skip ID --reason TEXT         go on with a plan stopped at a failed step
   watch ID                       follow a request; exit 0 only if it succeeded
   sql submit DATABASE FILE --reason TEXT
                                  submit a SQL change; prints the request ID
@@ -75,7 +76,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return userCmd(ctx, args[1:], getenv, stdin, stdout)
 	case "login":
 		return loginCmd(ctx, args[1:], getenv, stdin, stdout)
-	case "services", "configs", "databases", "versions", "diff", "rollback", "show", "approve", "reject", "cancel", "watch", "sql":
+	case "services", "configs", "databases", "versions", "diff", "rollback", "show", "approve", "reject", "cancel", "retry", "skip", "watch", "sql":
 		return clientCmd(ctx, args[0], args[1:], getenv, stdout)
 	case "release", "workflow":
 		return releaseCmd(ctx, args[0], args[1:], getenv, stdout)
