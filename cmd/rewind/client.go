@@ -113,13 +113,14 @@ func clientCmd(ctx context.Context, cmd string, args []string, getenv func(strin
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	output := fs.String("o", "table", "output: table or json")
 	to := fs.Int64("to", 0, "rollback: the version to go back to")
-	reason := fs.String("reason", "", "rollback: why")
+	reason := fs.String("reason", "", "rollback, skip: why")
 	key := fs.String("idempotency-key", "", "rollback: a key that makes a retry return the same request")
 	comment := fs.String("comment", "", "approve, reject: a comment (required to reject)")
 	env := fs.String("environment", "", "list: only this environment")
 	q := fs.String("q", "", "list: part of the name")
 	interval := fs.Duration("interval", 2*time.Second, "watch: how often to look")
 	anyway := fs.Bool("submit-with-failing-preview", false, "sql submit: submit although the preview fails")
+	release := fs.Int64("release", 0, "sql submit: the ID of the open release the change belongs to")
 	var pos []string
 	rest := args
 	for { // flags may follow the positional arguments
@@ -238,7 +239,7 @@ func clientCmd(ctx context.Context, cmd string, args []string, getenv func(strin
 			return nil
 		}
 		return show(r, nil)
-	case "approve", "reject", "cancel", "show":
+	case "approve", "reject", "cancel", "show", "retry", "skip":
 		rid, err := id(0, "request ID")
 		if err != nil {
 			return err
@@ -249,6 +250,10 @@ func clientCmd(ctx context.Context, cmd string, args []string, getenv func(strin
 			r, err = c.Decide(ctx, rid, cmd == "approve", *comment)
 		case "cancel":
 			r, err = c.Cancel(ctx, rid)
+		case "retry":
+			r, err = c.Retry(ctx, rid)
+		case "skip":
+			r, err = c.Skip(ctx, rid, *reason)
 		default:
 			r, err = c.Request(ctx, rid)
 		}
@@ -258,7 +263,7 @@ func clientCmd(ctx context.Context, cmd string, args []string, getenv func(strin
 		return show(r, func(w *tabwriter.Writer) { requestTable(w, r) })
 	case "sql":
 		if len(pos) != 3 || pos[0] != "submit" {
-			return errors.New("usage: rewind sql submit DATABASE FILE --reason TEXT")
+			return errors.New("usage: rewind sql submit DATABASE FILE --reason TEXT [--release ID]")
 		}
 		pos = pos[1:]
 		d, err := id(0, "database target ID")
@@ -269,7 +274,7 @@ func clientCmd(ctx context.Context, cmd string, args []string, getenv func(strin
 		if err != nil {
 			return fmt.Errorf("sql submit: %w", err)
 		}
-		r, err := c.SubmitSQL(ctx, d, string(text), *reason, *anyway)
+		r, err := c.SubmitSQL(ctx, d, string(text), *reason, *anyway, *release)
 		if err != nil {
 			return err
 		}
