@@ -101,9 +101,9 @@ func (s *Server) workflowShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	page := pageParam(c)
-	v := templates.WorkflowView{W: w, Env: sum.Environment.Name, CanEdit: currentUser(c).Role.Allows(rewind.RoleOperator),
-		Nav: templates.PageNav{Page: page, PerPage: releasesPerPage, Total: len(all), BaseURL: c.Request().URL.Path}}
+	nav := templates.PageNav{Page: pageParam(c), PerPage: releasesPerPage, Total: len(all), BaseURL: c.Request().URL.Path}
+	page := nav.Current() // a page past the last shows the last
+	v := templates.WorkflowView{W: w, Env: sum.Environment.Name, CanEdit: currentUser(c).Role.Allows(rewind.RoleOperator), Nav: nav}
 	for _, t := range sum.Targets {
 		v.Targets = append(v.Targets, targetRef(t))
 	}

@@ -469,3 +469,74 @@ func TestWorkflowReleaseMasksConfigSecrets(t *testing.T) {
 		}
 	}
 }
+
+func TestWorkflowOpenRelease(t *testing.T) {
+	f := newWorkflowFixture(t)
+	// A release started just before the worker's hotfix is still open: the
+	// hotfix is its live item, no longer an unreleased change.
+	started := f.workerHot.CreatedAt.Add(-time.Minute).UTC().Format("2006-01-02T15:04:05.000000000Z07:00")
+	res, err := f.store.DB().Exec(`INSERT INTO releases (workflow_id, number, name, url, started_by, started_at, state) VALUES (?, 3, '1.4.3-rc1', ?, 'ci-bot', ?, 'open')`,
+		f.workflow, pipelineURL, started)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open, _ := res.LastInsertId()
+	vera := f.client(t, "vera")
+	_, body := vera.get("/workflows")
+	row := parseDoc(t, body).Find(testid("workflow-row"))
+	if got := row.Find(testid("workflow-health")).AttrOr("data-health", ""); got != "open" {
+		t.Errorf("health = %q, want open", got)
+	}
+	if got := strings.TrimSpace(row.Find(testid("workflow-unreleased")).Text()); got != "0" {
+		t.Errorf("unreleased = %q, want 0", got)
+	}
+	_, body = vera.get("/workflows/" + strconv.FormatInt(f.workflow, 10))
+	newest := parseDoc(t, body).Find(testid("release-row")).First()
+	if got := newest.Find(testid("release-state")).First().AttrOr("data-state", ""); got != "open" {
+		t.Errorf("newest state = %q, want open", got)
+	}
+	if got := strings.TrimSpace(newest.Find(testid("release-counts")).Text()); got != "1 service" {
+		t.Errorf("open release counts = %q, want 1 service", got)
+	}
+	if got := newest.Find(testid("commit-link")).Text(); got != "pipeline" {
+		t.Errorf("commit cell of a release without commit = %q, want a pipeline link", got)
+	}
+	_, body = vera.get("/releases/" + strconv.FormatInt(open, 10))
+	doc := parseDoc(t, body)
+	if got := doc.Find(testid("release-item") + `[data-kind="service"]`).AttrOr("data-target", ""); got != strconv.FormatInt(f.worker.ID, 10) {
+		t.Errorf("open release item = %q, want the worker", got)
+	}
+	if doc.Find(testid("items-none-sql")).Length() != 1 {
+		t.Error("no word that the open release ran no SQL change")
+	}
+}
+
+func TestWorkflowReleasesPaged(t *testing.T) {
+	f := newWorkflowFixture(t)
+	start := time.Now().UTC().Add(-90 * 24 * time.Hour)
+	for n := 3; n <= 30; n++ {
+		at := start.Add(time.Duration(n) * time.Hour).Format("2006-01-02T15:04:05.000000000Z07:00")
+		if _, err := f.store.DB().Exec(`INSERT INTO releases (workflow_id, number, name, started_by, started_at, finished_at, state) VALUES (?, ?, ?, 'ci-bot', ?, ?, 'failed')`,
+			f.workflow, n, "1.5."+strconv.Itoa(n), at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := "/workflows/" + strconv.FormatInt(f.workflow, 10)
+	vera := f.client(t, "vera")
+	for _, tt := range []struct {
+		query       string
+		first, last string
+		rows        int
+	}{{"", "30", "6", releasesPerPage}, {"?page=2", "5", "1", 5}, {"?page=99", "5", "1", 5}, {"?page=-3", "30", "6", releasesPerPage}} {
+		_, body := vera.get(path + tt.query)
+		doc := parseDoc(t, body)
+		rows := doc.Find(testid("release-row"))
+		if rows.Length() != tt.rows || rows.First().AttrOr("data-number", "") != tt.first || rows.Last().AttrOr("data-number", "") != tt.last {
+			t.Errorf("%q: %d rows from %s to %s, want %d from %s to %s", tt.query, rows.Length(), rows.First().AttrOr("data-number", ""),
+				rows.Last().AttrOr("data-number", ""), tt.rows, tt.first, tt.last)
+		}
+		if doc.Find(testid("pagination")).Length() != 1 {
+			t.Errorf("%q: no pagination", tt.query)
+		}
+	}
+}
