@@ -503,7 +503,7 @@ func TestWorkflowOpenRelease(t *testing.T) {
 	}
 	_, body = vera.get("/releases/" + strconv.FormatInt(open, 10))
 	doc := parseDoc(t, body)
-	if got := doc.Find(testid("release-item") + `[data-kind="service"]`).AttrOr("data-target", ""); got != strconv.FormatInt(f.worker.ID, 10) {
+	if got := doc.Find(testid("release-item")+`[data-kind="service"]`).AttrOr("data-target", ""); got != strconv.FormatInt(f.worker.ID, 10) {
 		t.Errorf("open release item = %q, want the worker", got)
 	}
 	if doc.Find(testid("items-none-sql")).Length() != 1 {
