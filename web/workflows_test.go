@@ -540,3 +540,45 @@ func TestWorkflowReleasesPaged(t *testing.T) {
 		}
 	}
 }
+
+func TestWorkflowPagesEscape(t *testing.T) {
+	f := newWorkflowFixture(t)
+	const hostile = `<img src=x onerror=alert(1)>"'&`
+	at := time.Now().UTC().Add(-time.Minute).Format("2006-01-02T15:04:05.000000000Z07:00")
+	res, err := f.store.DB().Exec(`INSERT INTO releases (workflow_id, number, name, commit_sha, url, started_by, started_at, finished_at, state, note, rollback_of, blocked_at, blocked_by, block_reason)
+		VALUES (?, 3, ?, ?, 'javascript:alert(1)', ?, ?, ?, 'failed', ?, ?, ?, 'otto', ?)`,
+		f.workflow, hostile, hostile, hostile, at, at, hostile, f.rel2, at, hostile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := res.LastInsertId()
+	if _, err := f.store.DB().Exec(`UPDATE workflows SET description = ? WHERE id = ?`, hostile, f.workflow); err != nil {
+		t.Fatal(err)
+	}
+	c := f.client(t, "otto")
+	for _, path := range []string{"/workflows", "/workflows/" + strconv.FormatInt(f.workflow, 10), "/releases/" + strconv.FormatInt(id, 10),
+		"/workflows/" + strconv.FormatInt(f.workflow, 10) + "/compare?a=" + strconv.FormatInt(id, 10), "/workflows/" + strconv.FormatInt(f.workflow, 10) + "/edit"} {
+		code, body := c.get(path)
+		if code != http.StatusOK {
+			t.Errorf("%s = %d", path, code)
+			continue
+		}
+		doc := parseDoc(t, body)
+		if doc.Find("img[onerror]").Length() != 0 {
+			t.Errorf("%s: a hostile name became markup", path)
+		}
+		doc.Find("a[href]").Each(func(_ int, a *goquery.Selection) {
+			if strings.HasPrefix(strings.ToLower(a.AttrOr("href", "")), "javascript:") {
+				t.Errorf("%s: a javascript: link", path)
+			}
+		})
+	}
+	_, body := c.get("/releases/" + strconv.FormatInt(id, 10))
+	doc := parseDoc(t, body)
+	if got := doc.Find(testid("block-reason")).Text(); got != hostile {
+		t.Errorf("block reason = %q, want it as text", got)
+	}
+	if got := doc.Find(testid("release-rollback-of")+" a").AttrOr("href", ""); got != "/releases/"+strconv.FormatInt(f.rel2, 10) {
+		t.Errorf("rollback-of link = %q", got)
+	}
+}
