@@ -2847,7 +2847,7 @@ func ReleaseComparePage(v ReleaseCompareView) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 244, "</p><div class=\"table-wrap\"><table class=\"table\" data-testid=\"release-compare-table\"><thead><tr><th scope=\"col\">Target</th><th scope=\"col\">After #")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 244, "</p><div class=\"table-wrap section\"><table class=\"table\" data-testid=\"release-compare-table\"><thead><tr><th scope=\"col\">Target</th><th scope=\"col\">After #")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -3003,7 +3003,7 @@ func ReleaseComparePage(v ReleaseCompareView) templ.Component {
 					}
 					return nil
 				})
-				templ_7745c5c3_Err = Card(r.Target.Label).Render(templ.WithChildren(ctx, templ_7745c5c3_Var154), templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = Card("").Render(templ.WithChildren(ctx, templ_7745c5c3_Var154), templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
