@@ -189,6 +189,23 @@ type RequestView struct {
 	// Comment and DecideError are the typed comment and why the decision
 	// was refused, when it was.
 	Comment, DecideError string
+	// Steps are the plan's steps, shown when it has more than one, stopped
+	// at a failed one, or belongs to a release (Release, Workflow).
+	Steps    []StepRow
+	Release  *rewind.Release
+	Workflow *rewind.Workflow
+	// CanResume says the user may retry or skip the failed step; SkipReason
+	// and SkipError are a refused skip's reason and why.
+	CanResume             bool
+	SkipReason, SkipError string
+}
+
+// StepRow is one step of a request's plan.
+type StepRow struct {
+	Step       rewind.Step
+	Target     *rewind.Target
+	TargetPath string
+	Result     *rewind.Version
 }
 
 // RequestItem is a rollback request in a list.

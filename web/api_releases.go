@@ -11,9 +11,6 @@ import (
 	"github.com/rewindhq/rewind/internal/rewind"
 )
 
-// releases returns the workflow and release use cases that pages and API share.
-func (s *Server) releases() *releases.Service { return releases.New(s.store) }
-
 type apiWorkflowTarget struct {
 	ID    int64  `json:"id"`
 	Kind  string `json:"kind"`

@@ -24,7 +24,7 @@ func (s *Server) requestView(c echo.Context, withDiff bool) (templates.RequestVi
 	if err != nil {
 		return templates.RequestView{}, err
 	}
-	item, err := s.requestItem(ctx, r, withDiff)
+	item, err := s.requestItem(ctx, r, withDiff && len(r.Steps) == 1)
 	if err != nil {
 		return templates.RequestView{}, err
 	}
@@ -34,6 +34,10 @@ func (s *Server) requestView(c echo.Context, withDiff bool) (templates.RequestVi
 	_, decideErr := r.Decide(*u, true, "")
 	v.CanDecide = decideErr == nil
 	v.CanCancel = r.CanCancel(*u) == nil
+	v.CanResume = r.CanResume(*u) == nil && u.Role.Allows(rewind.RoleOperator)
+	if err := s.planSteps(ctx, &v); err != nil {
+		return v, err
+	}
 	if r.First().BaseVersionID != 0 {
 		v.Base, _ = s.store.Version(ctx, r.First().BaseVersionID)
 	}
@@ -42,6 +46,11 @@ func (s *Server) requestView(c echo.Context, withDiff bool) (templates.RequestVi
 	}
 	if v.Base != nil && v.To != nil {
 		v.Images = rewind.ImageChanges(v.Base.Images, v.To.Images)
+	}
+	if len(r.Steps) > 1 {
+		// A plan of several steps shows each step; the targets' pages show their diffs.
+		v.To, v.Base, v.Result = nil, nil, nil
+		return v, nil
 	}
 	if item.Target.Kind == rewind.KindService && item.Target.DeletedAt == nil && (r.State == rewind.StateRunning || r.State.Final()) {
 		v.Status, _ = s.services.Status(ctx, item.Target)
@@ -86,6 +95,35 @@ func (s *Server) requestItem(ctx context.Context, r *rewind.Request, withDiff bo
 		}
 	}
 	return it, nil
+}
+
+// planSteps fills the steps of a plan of more than one step (or any plan
+// that stopped at a failed step, or belongs to a release) into v.
+func (s *Server) planSteps(ctx context.Context, v *templates.RequestView) error {
+	r := v.R
+	if r.ReleaseID != 0 {
+		if rel, err := s.store.Release(ctx, r.ReleaseID); err == nil {
+			v.Release = rel
+			if w, err := s.store.Workflow(ctx, rel.WorkflowID); err == nil {
+				v.Workflow = w
+			}
+		}
+	}
+	if len(r.Steps) < 2 && r.Failed() == nil && r.ReleaseID == 0 {
+		return nil
+	}
+	for _, st := range r.Steps {
+		t, err := s.store.Target(ctx, st.TargetID)
+		if err != nil {
+			return err
+		}
+		row := templates.StepRow{Step: st, Target: t, TargetPath: targetPath(t)}
+		if st.ResultVersionID != 0 {
+			row.Result, _ = s.store.Version(ctx, st.ResultVersionID)
+		}
+		v.Steps = append(v.Steps, row)
+	}
+	return nil
 }
 
 func targetPath(t *rewind.Target) string {
@@ -142,6 +180,42 @@ func (s *Server) decide(c echo.Context, approve bool) error {
 		outcome = "rejected"
 	}
 	flash(c, 's', "You "+outcome+" request #"+strconv.FormatInt(id, 10)+"; it is now "+string(r.State)+".")
+	return redirect(c, "/requests/"+strconv.FormatInt(id, 10))
+}
+
+// requestRetry runs the failed step of a failed plan again.
+func (s *Server) requestRetry(c echo.Context) error {
+	id, err := idParam(c, "id")
+	if err != nil {
+		return err
+	}
+	if _, err := s.requests().Retry(c.Request().Context(), actor(c), id); err != nil {
+		return err
+	}
+	flash(c, 's', "The failed step of request #"+strconv.FormatInt(id, 10)+" runs again.")
+	return redirect(c, "/requests/"+strconv.FormatInt(id, 10))
+}
+
+// requestSkip skips the failed step of a failed plan, with a reason, and
+// goes on with the next.
+func (s *Server) requestSkip(c echo.Context) error {
+	id, err := idParam(c, "id")
+	if err != nil {
+		return err
+	}
+	_, err = s.requests().Skip(c.Request().Context(), actor(c), id, c.FormValue("reason"))
+	if rewind.ErrorCode(err) == rewind.EINVALID {
+		v, verr := s.requestView(c, true)
+		if verr != nil {
+			return verr
+		}
+		v.SkipReason, v.SkipError = c.FormValue("reason"), rewind.ErrorMessage(err)
+		return s.render(c, http.StatusUnprocessableEntity, s.meta(c, "Request #"+strconv.FormatInt(id, 10), "approvals"), templates.RequestPage(v))
+	}
+	if err != nil {
+		return err
+	}
+	flash(c, 's', "The failed step of request #"+strconv.FormatInt(id, 10)+" is skipped; the plan goes on.")
 	return redirect(c, "/requests/"+strconv.FormatInt(id, 10))
 }
 

@@ -48,6 +48,8 @@ type Options struct {
 	Configs ConfigBackend
 	// Databases serves the database and SQL change pages; nil when not wired.
 	Databases DatabaseBackend
+	// Planners plan the steps of multi-target rollbacks, by target kind.
+	Planners map[rewind.TargetKind]rewind.Planner
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the
 	// client; with none, the client is the direct peer and the header is ignored.
 	TrustedProxies []*net.IPNet

@@ -73,6 +73,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if dbExec != nil {
 		executors[rewind.KindDatabase] = dbExec
 	}
+	planners := map[rewind.TargetKind]rewind.Planner{rewind.KindService: services}
+	for kind, ex := range executors {
+		if p, ok := ex.(rewind.Planner); ok {
+			planners[kind] = p
+		}
+	}
 	runner := rollback.NewRunner(store, executors, log)
 	runnerDone := make(chan struct{})
 	go func() { defer close(runnerDone); runner.Run(runCtx) }()
@@ -89,6 +95,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		KubeconfigContexts: kube.KubeconfigContexts,
 		Configs:            configs,
 		Databases:          databases,
+		Planners:           planners,
 		TrustedProxies:     proxies,
 		SessionLifetime:    cfg.SessionLifetime,
 		SessionIdle:        cfg.SessionIdle,

@@ -423,7 +423,7 @@ func (s *Store) Requests(ctx context.Context, f RequestFilter) ([]*rewind.Reques
 		}
 	}
 	if f.AwaitingFor != "" {
-		where = append(where, "r.state = 'pending' AND r.requester != ? AND NOT EXISTS (SELECT 1 FROM approvals a WHERE a.request_id = r.id AND a.approver = ?)")
+		where = append(where, "r.state = 'pending' AND r.requester != ? AND NOT EXISTS (SELECT 1 FROM approvals a WHERE a.request_id = r.id AND a.approver = ? AND a.plan_hash = r.plan_hash)")
 		args = append(args, f.AwaitingFor, f.AwaitingFor)
 	}
 	q := `SELECT r.id FROM requests r`
