@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rewindhq/rewind/internal/rewind"
 	"github.com/rewindhq/rewind/internal/secret"
@@ -38,15 +39,15 @@ func TestCLIRelease(t *testing.T) {
 	if _, err := store.EnsureTarget(ctx, tg); err != nil {
 		t.Fatal(err)
 	}
-	recordImage := func(t *testing.T, n int) {
+	recordImage := func(t *testing.T, n int, at time.Time) {
 		t.Helper()
 		img := "registry.local/web:" + strconv.Itoa(n)
 		if _, _, err := store.RecordVersion(ctx, &rewind.Version{TargetID: tg.ID, Content: "image: " + img + "\n", Hash: img, Source: rewind.SourceObserved,
-			Images: []rewind.Image{{Container: "app", Image: img}}}); err != nil {
+			Images: []rewind.Image{{Container: "app", Image: img}}, CreatedAt: at}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	recordImage(t, 1)
+	recordImage(t, 1, time.Now().Add(-time.Hour))
 	if err := store.CreateUser(ctx, &rewind.User{Username: "otto", Role: rewind.RoleOperator, PasswordHash: "x"}); err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +91,7 @@ func TestCLIRelease(t *testing.T) {
 		}},
 		{"start again", func() []string { return []string{"release", "start", "--workflow", "shop", "--name", "1.4.3"} }, nil, "still open", 0, nil},
 		{"finish", func() []string { return []string{"release", "finish", "--workflow", "shop", "--name", "1.4.2"} },
-			func(t *testing.T) { recordImage(t, 2) }, "", 0, func(t *testing.T, out string) {
+			func(t *testing.T) { recordImage(t, 2, time.Now()) }, "", 0, func(t *testing.T, out string) {
 				if !strings.Contains(out, "shop/deployment/web@2 (from 1, observed") || !strings.Contains(out, "1 service") {
 					t.Errorf("finish said %q; want the item", out)
 				}

@@ -7,9 +7,9 @@ import (
 )
 
 // Window is the span in which release r collects the versions of its
-// workflow's targets: from its start (to the second, as clusters record a
-// change's time) to its finish, or now while it is open, but never later
-// than timeout after its start.
+// workflow's targets: from its start cut to the second (see Holds) to its
+// finish, or now while it is open, but never later than timeout after its
+// start.
 func (r *Release) Window(timeout time.Duration, now time.Time) (from, to time.Time) {
 	from = r.StartedAt.Truncate(time.Second)
 	to = now
@@ -20,6 +20,14 @@ func (r *Release) Window(timeout time.Duration, now time.Time) (from, to time.Ti
 		to = end
 	}
 	return from, to
+}
+
+// Holds reports whether a version made at t lies in r's window: from r's
+// start, or on the whole second the start lies in (Kubernetes records a
+// change's time to the second), to the window's end.
+func (r *Release) Holds(t time.Time, timeout time.Duration, now time.Time) bool {
+	from, to := r.Window(timeout, now)
+	return (t.Equal(from) || !t.Before(r.StartedAt)) && !t.After(to)
 }
 
 // TimedOut reports whether r is open past timeout at now: it then collects

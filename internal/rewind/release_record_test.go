@@ -52,3 +52,24 @@ func TestReleaseWindow(t *testing.T) {
 		})
 	}
 }
+
+func TestReleaseHolds(t *testing.T) {
+	start := time.Date(2026, 12, 1, 10, 0, 0, 500_000_000, time.UTC)
+	r := &Release{StartedAt: start, State: ReleaseOpen}
+	now := start.Add(time.Minute)
+	for _, tt := range []struct {
+		at   time.Time
+		want bool
+	}{
+		{start.Truncate(time.Second), true},         // Kubernetes' time of a change just after the start
+		{start.Add(-100 * time.Millisecond), false}, // precisely before the start
+		{start, true},                 // the start itself
+		{now, true},                   // now, while open
+		{now.Add(time.Second), false}, // after now
+		{start.Add(-time.Second).Truncate(time.Second), false}, // the second before
+	} {
+		if got := r.Holds(tt.at, DefaultReleaseTimeout, now); got != tt.want {
+			t.Errorf("Holds(%s) = %v, want %v", tt.at.Format(time.StampMilli), got, tt.want)
+		}
+	}
+}

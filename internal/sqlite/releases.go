@@ -126,9 +126,8 @@ func (s *Store) FinishRelease(ctx context.Context, id int64, state rewind.Releas
 			}
 		}
 		r.FinishedAt = &now
-		from, to := r.Window(timeout, now)
 		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO release_items (release_id, version_id, how)
-			SELECT ?, v.id, 'observed' FROM versions v `+observedWhere, id, r.WorkflowID, fmtTime(from), fmtTime(to)); err != nil {
+			SELECT ?, v.id, 'observed' FROM versions v `+observedWhere, append([]any{id, r.WorkflowID}, windowArgs(r, timeout, now)...)...); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE releases SET state = ?, finished_at = ?, note = ? WHERE id = ?`, state, fmtTime(now), note, id); err != nil {
@@ -143,11 +142,22 @@ func (s *Store) FinishRelease(ctx context.Context, id int64, state rewind.Releas
 }
 
 // observedWhere selects, of versions v, those observed in a window: the
-// workflow's targets (arg 1), created from arg 2 to arg 3, not made by a
-// Rewind rollback, no release's item yet.
+// workflow's targets (arg 1), created in the window (windowArgs), not made
+// by a Rewind rollback, no release's item yet.
 const observedWhere = `JOIN workflow_targets wt ON wt.target_id = v.target_id AND wt.workflow_id = ?
-	WHERE v.created_at >= ? AND v.created_at <= ? AND v.source != 'rollback'
+	WHERE ` + inWindow + ` AND v.source != 'rollback'
 	AND NOT EXISTS (SELECT 1 FROM release_items ri WHERE ri.version_id = v.id)`
+
+// inWindow holds a version's time in a release's window, given windowArgs:
+// from the start, or on the whole second the start lies in (a time that
+// Kubernetes recorded to the second), until the window's end.
+const inWindow = `((v.created_at = ? OR v.created_at >= ?) AND v.created_at <= ?)`
+
+// windowArgs are the arguments of inWindow for release r.
+func windowArgs(r *rewind.Release, timeout time.Duration, now time.Time) []any {
+	from, to := r.Window(timeout, now)
+	return []any{fmtTime(from), fmtTime(r.StartedAt), fmtTime(to)}
+}
 
 // Release returns the release with that ID and its items. While it is open
 // its items include the versions observed in its window so far (how
@@ -213,9 +223,8 @@ func (s *Store) liveItems(ctx context.Context, r *rewind.Release) ([]rewind.Rele
 	if err != nil {
 		return nil, err
 	}
-	from, to := r.Window(timeout, s.now())
 	items, err := s.items(ctx, `SELECT ?, v.id, v.target_id, 'observed' FROM versions v `+observedWhere+` ORDER BY v.id`,
-		r.ID, r.WorkflowID, fmtTime(from), fmtTime(to))
+		append([]any{r.ID, r.WorkflowID}, windowArgs(r, timeout, s.now())...)...)
 	if err != nil {
 		return nil, fmt.Errorf("observed items of release %d: %w", r.ID, err)
 	}
@@ -423,8 +432,7 @@ func (s *Store) AttachLate(ctx context.Context, v *rewind.Version) (int64, error
 			if err != nil {
 				return err
 			}
-			from, to := r.Window(time.Duration(secs)*time.Second, s.now())
-			if !v.CreatedAt.Before(from) && !v.CreatedAt.After(to) {
+			if r.Holds(v.CreatedAt, time.Duration(secs)*time.Second, s.now()) {
 				id = r.ID
 				break
 			}
@@ -462,9 +470,8 @@ func (s *Store) UnreleasedChanges(ctx context.Context, wf int64, offset, limit i
 		return nil, 0, err
 	}
 	for _, r := range open {
-		from, to := r.Window(time.Duration(secs)*time.Second, s.now())
-		where = append(where, "NOT (v.created_at >= ? AND v.created_at <= ?)")
-		args = append(args, fmtTime(from), fmtTime(to))
+		where = append(where, "NOT "+inWindow)
+		args = append(args, windowArgs(r, time.Duration(secs)*time.Second, s.now())...)
 	}
 	from := ` FROM versions v JOIN workflow_targets wt ON wt.target_id = v.target_id AND wt.workflow_id = ? WHERE ` + strings.Join(where, " AND ")
 	var total int

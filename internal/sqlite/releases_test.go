@@ -310,3 +310,26 @@ func TestReleaseBlockAndAttach(t *testing.T) {
 		t.Errorf("ReleaseByName = %v, %v", byName, err)
 	}
 }
+
+// TestReleaseWindowSecond: a change Kubernetes timed to the second the
+// release started in is the release's; a precisely timed one before the
+// start is not.
+func TestReleaseWindowSecond(t *testing.T) {
+	f := newReleaseFixture(t)
+	ctx := context.Background()
+	f.clock = f.clock.Add(time.Minute + 500*time.Millisecond) // 10:01:00.5
+	before := f.record(t, f.cfg, "cfg-before", -300*time.Millisecond, rewind.SourceObserved)
+	r := f.start(t, "4.0")
+	kube := f.record(t, f.svc, "svc-kube", -500*time.Millisecond, rewind.SourceObserved) // 10:01:00, to the second
+	got, err := f.s.Release(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[int64]rewind.ItemHow{kube.ID: rewind.ItemObserved}; !equalItems(itemsOf(got), want) {
+		t.Errorf("items %v, want the service's only (not %d)", itemsOf(got), before.ID)
+	}
+	changes, _, err := f.s.UnreleasedChanges(ctx, f.wf.ID, 0, 10)
+	if err != nil || len(changes) != 1 || changes[0].ID != before.ID {
+		t.Errorf("unreleased %v, %v; want cfg-before", changes, err)
+	}
+}
