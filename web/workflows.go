@@ -108,8 +108,14 @@ func (s *Server) workflowShow(c echo.Context) error {
 		v.Targets = append(v.Targets, targetRef(t))
 	}
 	from := min(pageOffset(page, releasesPerPage), len(all))
+	operator := currentUser(c).Role.Allows(rewind.RoleOperator)
+	if sum.Current != nil && operator {
+		v.CurrentID = sum.Current.Release.ID
+	}
 	for _, r := range all[from:min(from+releasesPerPage, len(all))] {
-		v.Releases = append(v.Releases, releaseRow(r))
+		row := releaseRow(r)
+		row.ReturnTo = v.CurrentID != 0 && r.Status.State == releases.StateSuperseded
+		v.Releases = append(v.Releases, row)
 	}
 	v.Choices = releaseChoices(all)
 	if len(v.Choices) >= 2 {

@@ -221,8 +221,13 @@ func TestWorkflowVersionList(t *testing.T) {
 	if n := doc.Find(testid("unreleased-row")).Length(); n != 1 {
 		t.Errorf("%d unreleased changes, want 1 (the worker's hotfix)", n)
 	}
-	if n := doc.Find(testid("workflow-edit")).Length(); n != 0 {
-		t.Error("a viewer is offered to edit the workflow")
+	if n := doc.Find(testid("workflow-edit")).Length() + doc.Find(testid("return-to")).Length(); n != 0 {
+		t.Error("a viewer is offered to edit the workflow or to roll back")
+	}
+	_, body = f.client(t, "otto").get("/workflows/" + strconv.FormatInt(f.workflow, 10))
+	back := parseDoc(t, body).Find(testid("return-to"))
+	if want := "/releases/" + strconv.FormatInt(f.rel2, 10) + "/rollback?to=" + strconv.FormatInt(f.rel1, 10); back.Length() != 1 || back.AttrOr("href", "") != want {
+		t.Errorf("roll back to release 1: %d links to %q, want one to %s", back.Length(), back.AttrOr("href", ""), want)
 	}
 }
 
