@@ -587,3 +587,28 @@ func TestWorkflowPagesEscape(t *testing.T) {
 		t.Errorf("rollback-of link = %q", got)
 	}
 }
+
+func TestWorkflowReleaseConfigWithoutNacos(t *testing.T) {
+	f := newWorkflowFixture(t)
+	ctx := context.Background()
+	cfg := &rewind.Target{Kind: rewind.KindConfig, EnvironmentID: f.env.ID, OwnerID: 1, Namespace: "prod", Group: "DEFAULT_GROUP", Name: "pay.properties"}
+	if _, err := f.store.EnsureTarget(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	v, _, err := f.store.RecordVersion(ctx, &rewind.Version{TargetID: cfg.ID, Content: "pay.secret=s3cr3t-value\n", Hash: "a", Source: rewind.SourceObserved,
+		CreatedAt: f.apiV2.CreatedAt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.DB().Exec(`INSERT INTO release_items (release_id, version_id, how) VALUES (?, ?, 'named')`, f.rel2, v.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, body := f.client(t, "otto").get("/releases/" + strconv.FormatInt(f.rel2, 10))
+	if strings.Contains(body, "s3cr3t") {
+		t.Fatal("the release page shows a config's content although it cannot mask it")
+	}
+	item := parseDoc(t, body).Find(testid("release-item") + `[data-kind="config"]`)
+	if item.Find(testid("item-note")).Length() != 1 || item.Find(testid("item-created")).Length() != 1 {
+		t.Errorf("config item = %q, want the note that its diff is not shown and that the release created it", item.Text())
+	}
+}
