@@ -41,10 +41,9 @@ func (s *Server) workflowsList(c echo.Context) error {
 
 // workflowRow shows one workflow of the list.
 func workflowRow(w releases.WorkflowSummary) templates.WorkflowRow {
-	row := templates.WorkflowRow{ID: w.Workflow.ID, Name: w.Workflow.Name, Description: w.Workflow.Description,
+	return templates.WorkflowRow{ID: w.Workflow.ID, Name: w.Workflow.Name, Description: w.Workflow.Description,
 		Current: releaseRef(w.Current), Open: releaseRef(w.Open), Unreleased: w.Unreleased, Targets: len(w.Workflow.TargetIDs),
 		Health: healthWord(w)}
-	return row
 }
 
 // healthWord is a workflow's health in the words of the version list:
