@@ -43,6 +43,23 @@ type apiRequestBody struct {
 	// Rollout is the live rollout of a service's request once it runs, on
 	// GET /requests/{id} only; absent when the cluster cannot say.
 	Rollout *apiRollout `json:"rollout,omitempty"`
+	// RequestKind says rollback or change; ReleaseID the release a change
+	// belongs to or a rollback rolls back. Steps are the plan.
+	RequestKind string    `json:"request_kind"`
+	ReleaseID   int64     `json:"release_id,omitempty"`
+	Steps       []apiStep `json:"steps"`
+}
+
+// apiStep is one step of a request's plan.
+type apiStep struct {
+	Position      int    `json:"position"`
+	TargetID      int64  `json:"target_id"`
+	Detail        string `json:"detail"`
+	State         string `json:"state"`
+	Outcome       string `json:"outcome"`
+	Note          string `json:"note,omitempty"`
+	Attempts      int    `json:"attempts"`
+	ResultVersion int64  `json:"result_version,omitempty"`
 }
 
 // apiRollout is a workload's rollout as the cluster reports it now.
@@ -78,7 +95,14 @@ func (s *Server) toAPIRequest(c echo.Context, r *rewind.Request) (apiRequestBody
 	}
 	b.ToVersion, b.BaseVersion, b.ResultVersion = number(r.First().VersionID), number(r.First().BaseVersionID), number(r.First().ResultVersionID)
 	for _, a := range r.Approvals {
-		b.Approvals = append(b.Approvals, apiApproval{a.Approver, a.Approve, a.Comment, a.CreatedAt})
+		if a.PlanHash == r.PlanHash {
+			b.Approvals = append(b.Approvals, apiApproval{a.Approver, a.Approve, a.Comment, a.CreatedAt})
+		}
+	}
+	b.RequestKind, b.ReleaseID, b.Steps = string(r.Kind), r.ReleaseID, []apiStep{}
+	for _, st := range r.Steps {
+		b.Steps = append(b.Steps, apiStep{Position: st.Position, TargetID: st.TargetID, Detail: st.Detail, State: string(st.State),
+			Outcome: st.Outcome, Note: st.Note, Attempts: st.Attempts, ResultVersion: number(st.ResultVersionID)})
 	}
 	return b, nil
 }

@@ -113,7 +113,7 @@ func clientCmd(ctx context.Context, cmd string, args []string, getenv func(strin
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	output := fs.String("o", "table", "output: table or json")
 	to := fs.Int64("to", 0, "rollback: the version to go back to")
-	reason := fs.String("reason", "", "rollback: why")
+	reason := fs.String("reason", "", "rollback, skip: why")
 	key := fs.String("idempotency-key", "", "rollback: a key that makes a retry return the same request")
 	comment := fs.String("comment", "", "approve, reject: a comment (required to reject)")
 	env := fs.String("environment", "", "list: only this environment")
@@ -238,7 +238,7 @@ func clientCmd(ctx context.Context, cmd string, args []string, getenv func(strin
 			return nil
 		}
 		return show(r, nil)
-	case "approve", "reject", "cancel", "show":
+	case "approve", "reject", "cancel", "show", "retry", "skip":
 		rid, err := id(0, "request ID")
 		if err != nil {
 			return err
@@ -249,6 +249,10 @@ func clientCmd(ctx context.Context, cmd string, args []string, getenv func(strin
 			r, err = c.Decide(ctx, rid, cmd == "approve", *comment)
 		case "cancel":
 			r, err = c.Cancel(ctx, rid)
+		case "retry":
+			r, err = c.Retry(ctx, rid)
+		case "skip":
+			r, err = c.Skip(ctx, rid, *reason)
 		default:
 			r, err = c.Request(ctx, rid)
 		}

@@ -46,6 +46,8 @@ API client (server and token from "rewind login", or REWIND_SERVER and REWIND_TO
   rollback TARGET --to N --reason TEXT [--idempotency-key K]
                                  ask for a rollback; prints the request ID
   show|approve|reject|cancel ID [--comment TEXT]
+  retry ID | skip ID --reason TEXT
+                                 go on with a plan stopped at a failed step
   watch ID                       follow a request; exit 0 only if it succeeded
   sql submit DATABASE FILE --reason TEXT
                                  submit a SQL change; prints the request ID
@@ -55,6 +57,8 @@ API client (server and token from "rewind login", or REWIND_SERVER and REWIND_TO
   release finish|fail (--id ID | --workflow W --name N) [--item TARGET_ID@VERSION]... [--note TEXT]
   release check W N [--env E]    exit 0 if release N of W may go out, 3 if it is blocked
   release block|unblock (--id ID | --workflow W --name N) --reason TEXT
+  release rollback (--id ID | --workflow W --name N) --reason TEXT [--to ID] [--dry-run]
+                                 show the plan of the release's rollback and ask for it
   release show|list ...          run "rewind release" for all forms
   Add -o json to any of them for JSON.
 
@@ -75,7 +79,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return userCmd(ctx, args[1:], getenv, stdin, stdout)
 	case "login":
 		return loginCmd(ctx, args[1:], getenv, stdin, stdout)
-	case "services", "configs", "databases", "versions", "diff", "rollback", "show", "approve", "reject", "cancel", "watch", "sql":
+	case "services", "configs", "databases", "versions", "diff", "rollback", "show", "approve", "reject", "cancel", "retry", "skip", "watch", "sql":
 		return clientCmd(ctx, args[0], args[1:], getenv, stdout)
 	case "release", "workflow":
 		return releaseCmd(ctx, args[0], args[1:], getenv, stdout)

@@ -34,7 +34,9 @@ const releaseUsage = `usage:
   rewind release check W N [--env E]           exit 0 if N may go out, 3 if it is blocked
   rewind release block|unblock (--id ID | --workflow W --name N) --reason TEXT
   rewind release show (--id ID | --workflow W --name N)
-  rewind release list --workflow W [--env E]`
+  rewind release list --workflow W [--env E]
+  rewind release rollback (--id ID | --workflow W --name N) --reason TEXT [--to RELEASE_ID] [--confirm KEY=DATA_ID]... [--dry-run]
+                                               show the plan and ask for it as one request`
 
 // releaseCmd runs `rewind release ...` and `rewind workflow list`.
 func releaseCmd(ctx context.Context, cmd string, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -48,7 +50,18 @@ func releaseCmd(ctx context.Context, cmd string, args []string, getenv func(stri
 	link := fs.String("url", "", "start: the pipeline run")
 	id := fs.Int64("id", 0, "the release's ID (instead of --workflow and --name)")
 	note := fs.String("note", "", "fail: why")
-	reason := fs.String("reason", "", "block, unblock: why")
+	reason := fs.String("reason", "", "block, unblock, rollback: why")
+	to := fs.Int64("to", 0, "rollback: the ID of an earlier release to return to (default: the state before the release)")
+	dryRun := fs.Bool("dry-run", false, "rollback: show the plan, ask for nothing")
+	confirm := map[string]string{}
+	fs.Func("confirm", "rollback: KEY=DATA_ID, typed to allow deleting a config the release created (repeatable)", func(s string) error {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok {
+			return errors.New("give --confirm KEY=DATA_ID")
+		}
+		confirm[k] = v
+		return nil
+	})
 	var items []string
 	fs.Func("item", "finish, fail: a version the release made, TARGET_ID@VERSION (repeatable)", func(s string) error {
 		items = append(items, s)
@@ -194,6 +207,33 @@ func releaseCmd(ctx context.Context, cmd string, args []string, getenv func(stri
 					r.StartedAt.Local().Format("2006-01-02 15:04"), r.StartedBy, r.Counts.Text)
 			}
 		})
+	case "rollback":
+		rid, err := release()
+		if err != nil {
+			return err
+		}
+		p, err := c.ReleasePlan(ctx, rid, *to)
+		if err != nil {
+			return err
+		}
+		if *dryRun || *output == "json" {
+			if err := show(p, func(w *tabwriter.Writer) { planTable(w, p) }); err != nil || *dryRun {
+				return err
+			}
+		} else {
+			w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			planTable(w, p)
+			w.Flush()
+		}
+		r, err := c.RollbackRelease(ctx, rid, client.ReleaseRollback{Reason: *reason, Plan: p.Plan, ToReleaseID: *to, Confirm: confirm})
+		if err != nil {
+			return err
+		}
+		if *output == "json" {
+			return show(r, nil)
+		}
+		fmt.Fprintf(stdout, "Rollback request #%d: %d steps, %s.\n", r.ID, len(r.Steps), r.State)
+		return nil
 	case "check":
 		wf, rel := *workflow, *name
 		if len(pos) == 3 {
@@ -243,5 +283,31 @@ func releaseTable(w *tabwriter.Writer, r *client.Release) {
 			before = "from " + strconv.FormatInt(it.BeforeVersion, 10)
 		}
 		fmt.Fprintf(w, "  %s\t%s@%d (%s, %s, %s)\n", it.Kind, it.Target, it.Version, before, it.How, "target "+strconv.FormatInt(it.TargetID, 10))
+	}
+}
+
+// planTable prints a release's rollback plan, a step a line.
+func planTable(w *tabwriter.Writer, p *client.Plan) {
+	fmt.Fprintln(w, "KEY\tKIND\tTARGET\tSTEP\tCHECKS")
+	for _, st := range p.Steps {
+		what := st.Detail
+		switch {
+		case st.AlreadyThere:
+			what = "already there: skipped"
+		case st.Blocked != "":
+			what = "blocked: " + st.Blocked
+		}
+		var checks []string
+		for _, ch := range st.Checks {
+			mark := "ok"
+			if !ch.OK {
+				mark = "FAILED"
+			}
+			checks = append(checks, ch.Name+" "+mark)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", st.Key, st.Kind, st.Target, what, strings.Join(checks, ", "))
+	}
+	for _, warn := range p.Warnings {
+		fmt.Fprintln(w, "warning:\t"+warn)
 	}
 }

@@ -193,7 +193,17 @@ type Request struct {
 		Approve  bool   `json:"approve"`
 		Comment  string `json:"comment"`
 	} `json:"approvals"`
-	Outcome string `json:"outcome"`
+	Outcome   string `json:"outcome"`
+	ReleaseID int64  `json:"release_id"`
+	Steps     []struct {
+		Position int    `json:"position"`
+		TargetID int64  `json:"target_id"`
+		Detail   string `json:"detail"`
+		State    string `json:"state"`
+		Outcome  string `json:"outcome"`
+		Note     string `json:"note"`
+		Attempts int    `json:"attempts"`
+	} `json:"steps"`
 }
 
 // Rollback asks for target to go back to version to. A non-empty key makes

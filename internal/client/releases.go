@@ -181,3 +181,71 @@ func (c *Client) CheckRelease(ctx context.Context, workflow, env, name string) (
 	}
 	return &r, c.do(ctx, "GET", "/releases/check?"+q.Encode(), nil, &r)
 }
+
+// Plan is the plan of rolling a release back, before it is asked for.
+type Plan struct {
+	ReleaseID   int64      `json:"release_id"`
+	ToReleaseID int64      `json:"to_release_id"`
+	Plan        string     `json:"plan"`
+	Steps       []PlanStep `json:"steps"`
+	Warnings    []string   `json:"warnings"`
+}
+
+// PlanStep is one planned step.
+type PlanStep struct {
+	Key            string `json:"key"`
+	TargetID       int64  `json:"target_id"`
+	Target         string `json:"target"`
+	Kind           string `json:"kind"`
+	Detail         string `json:"detail"`
+	Runnable       bool   `json:"runnable"`
+	AlreadyThere   bool   `json:"already_there"`
+	Blocked        string `json:"blocked"`
+	Confirm        string `json:"confirm"`
+	SavedRows      int    `json:"saved_rows"`
+	CurrentVersion int64  `json:"current_version"`
+	ToVersion      int64  `json:"to_version"`
+	Checks         []struct {
+		Name    string `json:"Name"`
+		OK      bool   `json:"OK"`
+		Message string `json:"Message"`
+	} `json:"checks"`
+}
+
+// ReleasePlan returns the plan of rolling release id back, to the end of
+// release to when it is not 0; it changes nothing.
+func (c *Client) ReleasePlan(ctx context.Context, id, to int64) (*Plan, error) {
+	var p Plan
+	path := "/releases/" + strconv.FormatInt(id, 10) + "/plan"
+	if to != 0 {
+		path += "?to=" + strconv.FormatInt(to, 10)
+	}
+	return &p, c.do(ctx, "GET", path, nil, &p)
+}
+
+// ReleaseRollback asks for the rollback of a release as one plan.
+type ReleaseRollback struct {
+	Reason      string            `json:"reason"`
+	Plan        string            `json:"plan"`
+	ToReleaseID int64             `json:"to_release_id,omitempty"`
+	Steps       []string          `json:"steps,omitempty"`
+	Confirm     map[string]string `json:"confirm,omitempty"`
+}
+
+// RollbackRelease asks for plan in of release id.
+func (c *Client) RollbackRelease(ctx context.Context, id int64, in ReleaseRollback) (*Request, error) {
+	var r Request
+	return &r, c.do(ctx, "POST", "/releases/"+strconv.FormatInt(id, 10)+"/rollback", in, &r)
+}
+
+// Retry runs the failed step of failed plan id again.
+func (c *Client) Retry(ctx context.Context, id int64) (*Request, error) {
+	var r Request
+	return &r, c.do(ctx, "POST", "/requests/"+strconv.FormatInt(id, 10)+"/retry", map[string]string{}, &r)
+}
+
+// Skip skips the failed step of failed plan id, with a reason.
+func (c *Client) Skip(ctx context.Context, id int64, reason string) (*Request, error) {
+	var r Request
+	return &r, c.do(ctx, "POST", "/requests/"+strconv.FormatInt(id, 10)+"/skip", map[string]string{"reason": reason}, &r)
+}
