@@ -60,6 +60,9 @@ type WorkflowView struct {
 	Choices            []ReleaseChoice
 	CompareA, CompareB int64
 	CanEdit            bool
+	// CurrentID is the current release; operators may roll it back to an
+	// earlier release marked ReturnTo.
+	CurrentID int64
 }
 
 // TargetRef is a target linked from a workflow's pages.
@@ -79,6 +82,8 @@ type ReleaseRow struct {
 	Stable bool
 	// Counts is "3 services · 2 configs · 1 SQL change".
 	Counts string
+	// ReturnTo offers to roll the current release back to this one.
+	ReturnTo bool
 }
 
 // UnreleasedRow is one unreleased change of a workflow.

@@ -41,10 +41,9 @@ func (s *Server) workflowsList(c echo.Context) error {
 
 // workflowRow shows one workflow of the list.
 func workflowRow(w releases.WorkflowSummary) templates.WorkflowRow {
-	row := templates.WorkflowRow{ID: w.Workflow.ID, Name: w.Workflow.Name, Description: w.Workflow.Description,
+	return templates.WorkflowRow{ID: w.Workflow.ID, Name: w.Workflow.Name, Description: w.Workflow.Description,
 		Current: releaseRef(w.Current), Open: releaseRef(w.Open), Unreleased: w.Unreleased, Targets: len(w.Workflow.TargetIDs),
 		Health: healthWord(w)}
-	return row
 }
 
 // healthWord is a workflow's health in the words of the version list:
@@ -101,15 +100,21 @@ func (s *Server) workflowShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	page := pageParam(c)
-	v := templates.WorkflowView{W: w, Env: sum.Environment.Name, CanEdit: currentUser(c).Role.Allows(rewind.RoleOperator),
-		Nav: templates.PageNav{Page: page, PerPage: releasesPerPage, Total: len(all), BaseURL: c.Request().URL.Path}}
+	nav := templates.PageNav{Page: pageParam(c), PerPage: releasesPerPage, Total: len(all), BaseURL: c.Request().URL.Path}
+	page := nav.Current() // a page past the last shows the last
+	v := templates.WorkflowView{W: w, Env: sum.Environment.Name, CanEdit: currentUser(c).Role.Allows(rewind.RoleOperator), Nav: nav}
 	for _, t := range sum.Targets {
 		v.Targets = append(v.Targets, targetRef(t))
 	}
 	from := min(pageOffset(page, releasesPerPage), len(all))
+	operator := currentUser(c).Role.Allows(rewind.RoleOperator)
+	if sum.Current != nil && operator {
+		v.CurrentID = sum.Current.Release.ID
+	}
 	for _, r := range all[from:min(from+releasesPerPage, len(all))] {
-		v.Releases = append(v.Releases, releaseRow(r))
+		row := releaseRow(r)
+		row.ReturnTo = v.CurrentID != 0 && r.Status.State == releases.StateSuperseded
+		v.Releases = append(v.Releases, row)
 	}
 	v.Choices = releaseChoices(all)
 	if len(v.Choices) >= 2 {

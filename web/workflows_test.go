@@ -221,8 +221,13 @@ func TestWorkflowVersionList(t *testing.T) {
 	if n := doc.Find(testid("unreleased-row")).Length(); n != 1 {
 		t.Errorf("%d unreleased changes, want 1 (the worker's hotfix)", n)
 	}
-	if n := doc.Find(testid("workflow-edit")).Length(); n != 0 {
-		t.Error("a viewer is offered to edit the workflow")
+	if n := doc.Find(testid("workflow-edit")).Length() + doc.Find(testid("return-to")).Length(); n != 0 {
+		t.Error("a viewer is offered to edit the workflow or to roll back")
+	}
+	_, body = f.client(t, "otto").get("/workflows/" + strconv.FormatInt(f.workflow, 10))
+	back := parseDoc(t, body).Find(testid("return-to"))
+	if want := "/releases/" + strconv.FormatInt(f.rel2, 10) + "/rollback?to=" + strconv.FormatInt(f.rel1, 10); back.Length() != 1 || back.AttrOr("href", "") != want {
+		t.Errorf("roll back to release 1: %d links to %q, want one to %s", back.Length(), back.AttrOr("href", ""), want)
 	}
 }
 
@@ -467,5 +472,143 @@ func TestWorkflowReleaseMasksConfigSecrets(t *testing.T) {
 		if item.Find(testid("item-secrets-differ")).Length() != 1 {
 			t.Errorf("%s: no word that only masked values differ", user)
 		}
+	}
+}
+
+func TestWorkflowOpenRelease(t *testing.T) {
+	f := newWorkflowFixture(t)
+	// A release started just before the worker's hotfix is still open: the
+	// hotfix is its live item, no longer an unreleased change.
+	started := f.workerHot.CreatedAt.Add(-time.Minute).UTC().Format("2006-01-02T15:04:05.000000000Z07:00")
+	res, err := f.store.DB().Exec(`INSERT INTO releases (workflow_id, number, name, url, started_by, started_at, state) VALUES (?, 3, '1.4.3-rc1', ?, 'ci-bot', ?, 'open')`,
+		f.workflow, pipelineURL, started)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open, _ := res.LastInsertId()
+	vera := f.client(t, "vera")
+	_, body := vera.get("/workflows")
+	row := parseDoc(t, body).Find(testid("workflow-row"))
+	if got := row.Find(testid("workflow-health")).AttrOr("data-health", ""); got != "open" {
+		t.Errorf("health = %q, want open", got)
+	}
+	if got := strings.TrimSpace(row.Find(testid("workflow-unreleased")).Text()); got != "0" {
+		t.Errorf("unreleased = %q, want 0", got)
+	}
+	_, body = vera.get("/workflows/" + strconv.FormatInt(f.workflow, 10))
+	newest := parseDoc(t, body).Find(testid("release-row")).First()
+	if got := newest.Find(testid("release-state")).First().AttrOr("data-state", ""); got != "open" {
+		t.Errorf("newest state = %q, want open", got)
+	}
+	if got := strings.TrimSpace(newest.Find(testid("release-counts")).Text()); got != "1 service" {
+		t.Errorf("open release counts = %q, want 1 service", got)
+	}
+	if got := newest.Find(testid("commit-link")).Text(); got != "pipeline" {
+		t.Errorf("commit cell of a release without commit = %q, want a pipeline link", got)
+	}
+	_, body = vera.get("/releases/" + strconv.FormatInt(open, 10))
+	doc := parseDoc(t, body)
+	if got := doc.Find(testid("release-item")+`[data-kind="service"]`).AttrOr("data-target", ""); got != strconv.FormatInt(f.worker.ID, 10) {
+		t.Errorf("open release item = %q, want the worker", got)
+	}
+	if doc.Find(testid("items-none-sql")).Length() != 1 {
+		t.Error("no word that the open release ran no SQL change")
+	}
+}
+
+func TestWorkflowReleasesPaged(t *testing.T) {
+	f := newWorkflowFixture(t)
+	start := time.Now().UTC().Add(-90 * 24 * time.Hour)
+	for n := 3; n <= 30; n++ {
+		at := start.Add(time.Duration(n) * time.Hour).Format("2006-01-02T15:04:05.000000000Z07:00")
+		if _, err := f.store.DB().Exec(`INSERT INTO releases (workflow_id, number, name, started_by, started_at, finished_at, state) VALUES (?, ?, ?, 'ci-bot', ?, ?, 'failed')`,
+			f.workflow, n, "1.5."+strconv.Itoa(n), at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := "/workflows/" + strconv.FormatInt(f.workflow, 10)
+	vera := f.client(t, "vera")
+	for _, tt := range []struct {
+		query       string
+		first, last string
+		rows        int
+	}{{"", "30", "6", releasesPerPage}, {"?page=2", "5", "1", 5}, {"?page=99", "5", "1", 5}, {"?page=-3", "30", "6", releasesPerPage}} {
+		_, body := vera.get(path + tt.query)
+		doc := parseDoc(t, body)
+		rows := doc.Find(testid("release-row"))
+		if rows.Length() != tt.rows || rows.First().AttrOr("data-number", "") != tt.first || rows.Last().AttrOr("data-number", "") != tt.last {
+			t.Errorf("%q: %d rows from %s to %s, want %d from %s to %s", tt.query, rows.Length(), rows.First().AttrOr("data-number", ""),
+				rows.Last().AttrOr("data-number", ""), tt.rows, tt.first, tt.last)
+		}
+		if doc.Find(testid("pagination")).Length() != 1 {
+			t.Errorf("%q: no pagination", tt.query)
+		}
+	}
+}
+
+func TestWorkflowPagesEscape(t *testing.T) {
+	f := newWorkflowFixture(t)
+	const hostile = `<img src=x onerror=alert(1)>"'&`
+	at := time.Now().UTC().Add(-time.Minute).Format("2006-01-02T15:04:05.000000000Z07:00")
+	res, err := f.store.DB().Exec(`INSERT INTO releases (workflow_id, number, name, commit_sha, url, started_by, started_at, finished_at, state, note, rollback_of, blocked_at, blocked_by, block_reason)
+		VALUES (?, 3, ?, ?, 'javascript:alert(1)', ?, ?, ?, 'failed', ?, ?, ?, 'otto', ?)`,
+		f.workflow, hostile, hostile, hostile, at, at, hostile, f.rel2, at, hostile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := res.LastInsertId()
+	if _, err := f.store.DB().Exec(`UPDATE workflows SET description = ? WHERE id = ?`, hostile, f.workflow); err != nil {
+		t.Fatal(err)
+	}
+	c := f.client(t, "otto")
+	for _, path := range []string{"/workflows", "/workflows/" + strconv.FormatInt(f.workflow, 10), "/releases/" + strconv.FormatInt(id, 10),
+		"/workflows/" + strconv.FormatInt(f.workflow, 10) + "/compare?a=" + strconv.FormatInt(id, 10), "/workflows/" + strconv.FormatInt(f.workflow, 10) + "/edit"} {
+		code, body := c.get(path)
+		if code != http.StatusOK {
+			t.Errorf("%s = %d", path, code)
+			continue
+		}
+		doc := parseDoc(t, body)
+		if doc.Find("img[onerror]").Length() != 0 {
+			t.Errorf("%s: a hostile name became markup", path)
+		}
+		doc.Find("a[href]").Each(func(_ int, a *goquery.Selection) {
+			if strings.HasPrefix(strings.ToLower(a.AttrOr("href", "")), "javascript:") {
+				t.Errorf("%s: a javascript: link", path)
+			}
+		})
+	}
+	_, body := c.get("/releases/" + strconv.FormatInt(id, 10))
+	doc := parseDoc(t, body)
+	if got := doc.Find(testid("block-reason")).Text(); got != hostile {
+		t.Errorf("block reason = %q, want it as text", got)
+	}
+	if got := doc.Find(testid("release-rollback-of")+" a").AttrOr("href", ""); got != "/releases/"+strconv.FormatInt(f.rel2, 10) {
+		t.Errorf("rollback-of link = %q", got)
+	}
+}
+
+func TestWorkflowReleaseConfigWithoutNacos(t *testing.T) {
+	f := newWorkflowFixture(t)
+	ctx := context.Background()
+	cfg := &rewind.Target{Kind: rewind.KindConfig, EnvironmentID: f.env.ID, OwnerID: 1, Namespace: "prod", Group: "DEFAULT_GROUP", Name: "pay.properties"}
+	if _, err := f.store.EnsureTarget(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	v, _, err := f.store.RecordVersion(ctx, &rewind.Version{TargetID: cfg.ID, Content: "pay.secret=s3cr3t-value\n", Hash: "a", Source: rewind.SourceObserved,
+		CreatedAt: f.apiV2.CreatedAt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.DB().Exec(`INSERT INTO release_items (release_id, version_id, how) VALUES (?, ?, 'named')`, f.rel2, v.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, body := f.client(t, "otto").get("/releases/" + strconv.FormatInt(f.rel2, 10))
+	if strings.Contains(body, "s3cr3t") {
+		t.Fatal("the release page shows a config's content although it cannot mask it")
+	}
+	item := parseDoc(t, body).Find(testid("release-item") + `[data-kind="config"]`)
+	if item.Find(testid("item-note")).Length() != 1 || item.Find(testid("item-created")).Length() != 1 {
+		t.Errorf("config item = %q, want the note that its diff is not shown and that the release created it", item.Text())
 	}
 }
