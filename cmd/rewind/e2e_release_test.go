@@ -713,7 +713,24 @@ func TestReleaseRollbackEndToEnd(t *testing.T) {
 		t.Errorf("the plan page's HTML holds a config secret")
 	}
 
-	id := rig.submit(t, plan, rel.ID, "1.4.2 breaks checkout")
+	// The operator asks for it from the command line, as the page offers it.
+	dry := mustCLI(t, rw.URL, rig.ottoToken, "release", "rollback", "--workflow", "shop-backend", "--name", "1.4.2", "--reason", "1.4.2 breaks checkout", "--dry-run")
+	t.Logf("release rollback --dry-run:\n%s", dry)
+	for _, s := range f.services {
+		if !strings.Contains(dry, s) {
+			t.Errorf("the dry run does not name %s", s)
+		}
+	}
+	out := mustCLI(t, rw.URL, rig.ottoToken, "release", "rollback", "--workflow", "shop-backend", "--name", "1.4.2", "--reason", "1.4.2 breaks checkout", "-o", "json")
+	var asked struct {
+		ID    int64
+		State string
+		Steps []json.RawMessage
+	}
+	if err := json.Unmarshal([]byte(out), &asked); err != nil || len(asked.Steps) != 4 {
+		t.Fatalf("release rollback said %q (%v); want a request of 4 steps", out, err)
+	}
+	id := asked.ID
 	var pending apiRequestView
 	apiCall(t, rw.URL, rig.ottoToken, "GET", fmt.Sprintf("/requests/%d", id), nil, http.StatusOK, &pending)
 	if pending.State != "pending" {
