@@ -727,7 +727,16 @@ func TestReleaseRollbackEndToEnd(t *testing.T) {
 		State string
 		Steps []json.RawMessage
 	}
-	if err := json.Unmarshal([]byte(out), &asked); err != nil || len(asked.Steps) != 4 {
+	// With -o json it prints the plan, then the request.
+	dec := json.NewDecoder(strings.NewReader(out))
+	var err error
+	for err == nil {
+		var next json.RawMessage
+		if err = dec.Decode(&next); err == nil {
+			err = json.Unmarshal(next, &asked)
+		}
+	}
+	if !errors.Is(err, io.EOF) || len(asked.Steps) != 4 {
 		t.Fatalf("release rollback said %q (%v); want a request of 4 steps", out, err)
 	}
 	id := asked.ID
@@ -788,7 +797,7 @@ func TestReleaseRollbackEndToEnd(t *testing.T) {
 	}
 
 	mustCLI(t, rw.URL, rig.ottoToken, "release", "block", "--workflow", "shop-backend", "--name", "1.4.2", "--reason", "breaks checkout")
-	out, err := rewindCLI(t, rw.URL, rig.ottoToken, "release", "check", "shop-backend", "1.4.2")
+	out, err = rewindCLI(t, rw.URL, rig.ottoToken, "release", "check", "shop-backend", "1.4.2")
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code == 0 {
 		t.Errorf("check of a blocked release: %v, %q; want a non-zero exit", err, out)
