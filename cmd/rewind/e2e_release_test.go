@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -792,7 +793,7 @@ func TestReleaseRollbackEndToEnd(t *testing.T) {
 			rollback = &r
 		}
 	}
-	if rollback == nil || rollback.RollbackOf != rel.ID || rollback.RequestID != id || !strings.Contains(rollback.Status, "a rollback") {
+	if rollback == nil || rollback.RollbackOf != rel.ID || rollback.RequestID != id || !slices.Contains(rollback.Labels, "a rollback") {
 		t.Errorf("release \"rollback of 1.4.2\": %+v", rollback)
 	}
 
