@@ -418,7 +418,7 @@ func watchRollback(t *testing.T, cs kubernetes.Interface, ns, name, image string
 				}
 			}
 			var state string
-			if tm.recorded.IsZero() && store.QueryRow(`SELECT state FROM rollback_requests WHERE id = ?`, id).Scan(&state) == nil && state == "succeeded" {
+			if tm.recorded.IsZero() && store.QueryRow(`SELECT state FROM requests WHERE id = ?`, id).Scan(&state) == nil && state == "succeeded" {
 				tm.recorded = now
 			}
 			time.Sleep(10 * time.Millisecond)
