@@ -1294,10 +1294,12 @@ func BenchmarkReleaseRollbackPlan(b *testing.B) {
 	if len(p.keys) != 20 {
 		b.Fatalf("the plan ticks %d steps, want 20:\n%s", len(p.keys), pageText(p.doc))
 	}
-	path := fmt.Sprintf("/releases/%d/rollback", rel.ID)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		resp, err := rig.otto.c.Get(rw.URL + path)
+	get := func(b *testing.B, c *http.Client, path, token string) {
+		req, _ := http.NewRequest("GET", rw.URL+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := c.Do(req)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -1307,4 +1309,14 @@ func BenchmarkReleaseRollbackPlan(b *testing.B) {
 			b.Fatalf("GET %s: %s", path, resp.Status)
 		}
 	}
+	b.Run("page", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			get(b, rig.otto.c, fmt.Sprintf("/releases/%d/rollback", rel.ID), "")
+		}
+	})
+	b.Run("api", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			get(b, http.DefaultClient, fmt.Sprintf("/api/v1/releases/%d/plan", rel.ID), rig.ottoToken)
+		}
+	})
 }
