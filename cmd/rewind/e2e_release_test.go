@@ -1319,4 +1319,10 @@ func BenchmarkReleaseRollbackPlan(b *testing.B) {
 			get(b, http.DefaultClient, fmt.Sprintf("/api/v1/releases/%d/plan", rel.ID), rig.ottoToken)
 		}
 	})
+	// What any API call costs, for comparison.
+	b.Run("api-me", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			get(b, http.DefaultClient, "/api/v1/me", rig.ottoToken)
+		}
+	})
 }
