@@ -447,9 +447,6 @@ func (rig *releaseRig) pipeline(t testing.TB, name string, changes ...string) ap
 		tg := waitTarget(t, rig.url, rig.ottoToken, "configs", k, func(apiTargetRow) bool { return true })
 		before[k] = tg.Versions
 	}
-	// A release's window starts at its start cut to the second: what
-	// Rewind recorded in that second before the start would count as an item.
-	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 20*time.Millisecond)))
 	id := strings.TrimSpace(mustCLI(t, rig.url, rig.ottoToken, "release", "start", "--workflow", "shop-backend", "--name", name,
 		"--commit", releaseCommit, "--url", releaseURL, "-q"))
 	for _, s := range f.services {
