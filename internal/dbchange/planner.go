@@ -41,6 +41,7 @@ func (s *Service) PlanStep(ctx context.Context, t *rewind.Target, g rewind.Goal)
 				return p, nil
 			case rb.State == rewind.StatePending || rb.State == rewind.StateApproved || rb.State == rewind.StateRunning:
 				p.Blocked = fmt.Sprintf("Request #%d, %s, already rolls this change back.", rb.ID, rb.State)
+				p.OpenRequest = rb.ID
 			}
 		}
 	}

@@ -234,8 +234,47 @@ type Choice struct {
 // requester saw (SeenHash), or nothing is asked: any change of a target
 // since then sends the requester back to the plan.
 func (s *Service) Submit(ctx context.Context, a requests.Actor, p *Plan, ch Choice) (*rewind.Request, error) {
+	n, err := chosen(p, ch)
+	if err != nil {
+		return nil, err
+	}
+	return s.requests.Create(ctx, a, n)
+}
+
+// Of makes p the plan of request id as it stands: a step blocked only
+// because request id itself already does it is not blocked.
+func (p *Plan) Of(id int64) {
+	for i := range p.Steps {
+		if st := p.Steps[i].StepPlan; st.OpenRequest == id {
+			st.Blocked, st.OpenRequest = "", 0
+		}
+	}
+	p.Hash = hashOf(p.Steps)
+}
+
+// Replan gives request id, a release's rollback not yet running, the plan p
+// (made the plan of id by Of) as the requester now chose it. Its approvals then no longer count: it
+// needs approving again.
+func (s *Service) Replan(ctx context.Context, a requests.Actor, id int64, p *Plan, ch Choice) (*rewind.Request, error) {
+	r, err := s.store.Request(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if r.ReleaseID != p.Release.Release.ID || r.Kind != rewind.RequestRollback {
+		return nil, rewind.Errorf(rewind.EINVALID, "Request #%d does not roll back release %s.", id, p.Release.Release.Name)
+	}
+	n, err := chosen(p, ch)
+	if err != nil {
+		return nil, err
+	}
+	n.Detail = "plan changed: " + n.Detail
+	return s.requests.Replan(ctx, a, id, n)
+}
+
+// chosen is the request the requester's choice ch makes of plan p.
+func chosen(p *Plan, ch Choice) (requests.NewRequest, error) {
 	if ch.SeenHash != p.Hash {
-		return nil, rewind.Errorf(rewind.ECONFLICT, "The targets changed since the plan was shown; check the plan again, then submit.")
+		return requests.NewRequest{}, rewind.Errorf(rewind.ECONFLICT, "The targets changed since the plan was shown; check the plan again, then submit.")
 	}
 	byKey := map[string]Step{}
 	for _, st := range p.Steps {
@@ -250,27 +289,27 @@ func (s *Service) Submit(ctx context.Context, a requests.Actor, p *Plan, ch Choi
 	for _, key := range ch.Keys {
 		st, ok := byKey[key]
 		if !ok || seen[key] {
-			return nil, rewind.Errorf(rewind.EINVALID, "The plan has no step %q, or names it twice.", key)
+			return requests.NewRequest{}, rewind.Errorf(rewind.EINVALID, "The plan has no step %q, or names it twice.", key)
 		}
 		seen[key] = true
 		step := st.Step
 		typed := strings.TrimSpace(ch.SQL[key])
 		switch {
 		case st.AlreadyThere:
-			return nil, rewind.Errorf(rewind.EINVALID, "%s needs no step: it is already there.", st.Target.Label())
+			return requests.NewRequest{}, rewind.Errorf(rewind.EINVALID, "%s needs no step: it is already there.", st.Target.Label())
 		case typed != "" && st.Target.Kind == rewind.KindDatabase:
 			var err error
 			if step, err = dbchange.WithSQL(st.StepPlan, typed); err != nil {
-				return nil, err
+				return requests.NewRequest{}, err
 			}
 			if st.Blocked != "" && !strings.Contains(st.Blocked, "generated no rollback SQL") {
-				return nil, rewind.Errorf(rewind.EINVALID, "Step on %s cannot run: %s", st.Target.Label(), st.Blocked)
+				return requests.NewRequest{}, rewind.Errorf(rewind.EINVALID, "Step on %s cannot run: %s", st.Target.Label(), st.Blocked)
 			}
 		case st.Blocked != "":
-			return nil, rewind.Errorf(rewind.EINVALID, "Step on %s cannot run: %s Untick it.", st.Target.Label(), st.Blocked)
+			return requests.NewRequest{}, rewind.Errorf(rewind.EINVALID, "Step on %s cannot run: %s Untick it.", st.Target.Label(), st.Blocked)
 		}
 		if st.Confirm != "" && strings.TrimSpace(ch.Confirm[key]) != st.Confirm {
-			return nil, rewind.Errorf(rewind.EINVALID, "Type the data ID %s to confirm its deletion.", st.Confirm)
+			return requests.NewRequest{}, rewind.Errorf(rewind.EINVALID, "Type the data ID %s to confirm its deletion.", st.Confirm)
 		}
 		n.Steps = append(n.Steps, requests.NewStep{Target: st.Target, To: st.To, Base: st.Current, Expected: step.Expected, Payload: step.Payload, Detail: step.Detail})
 		if st.Target.Kind == rewind.KindDatabase {
@@ -283,7 +322,7 @@ func (s *Service) Submit(ctx context.Context, a requests.Actor, p *Plan, ch Choi
 		}
 	}
 	if len(n.Steps) == 0 {
-		return nil, rewind.Errorf(rewind.EINVALID, "Tick at least one step: the plan has nothing to do.")
+		return requests.NewRequest{}, rewind.Errorf(rewind.EINVALID, "Tick at least one step: the plan has nothing to do.")
 	}
 	rel := p.Release.Workflow.Name + "/" + p.Release.Release.Name
 	n.Detail = fmt.Sprintf("roll back release %s (%d steps)", rel, len(n.Steps))
@@ -293,7 +332,7 @@ func (s *Service) Submit(ctx context.Context, a requests.Actor, p *Plan, ch Choi
 	if len(untouched) > 0 {
 		n.Detail += "; left out by the requester: " + strings.Join(untouched, ", ")
 	}
-	return s.requests.Create(ctx, a, n)
+	return n, nil
 }
 
 // Undo plans a new rollback that undoes the done steps of failed plan id,
