@@ -355,10 +355,15 @@ func (s *Service) SubmitUndo(ctx context.Context, a requests.Actor, of *rewind.R
 	for _, st := range p.Steps {
 		byKey[st.Key] = st
 	}
+	seen := map[string]bool{}
 	for _, key := range ch.Keys {
 		st, ok := byKey[key]
-		if !ok || !st.Runnable() {
-			return nil, rewind.Errorf(rewind.EINVALID, "Step %q cannot be part of the plan.", key)
+		if !ok || !st.Runnable() || seen[key] {
+			return nil, rewind.Errorf(rewind.EINVALID, "Step %q cannot be part of the plan, or is named twice.", key)
+		}
+		seen[key] = true
+		if st.Confirm != "" && strings.TrimSpace(ch.Confirm[key]) != st.Confirm {
+			return nil, rewind.Errorf(rewind.EINVALID, "Type the data ID %s to confirm its deletion.", st.Confirm)
 		}
 		ns := requests.NewStep{Target: st.Target, To: st.To, Base: st.Current, Expected: st.Step.Expected, Payload: st.Step.Payload, Detail: st.Step.Detail}
 		if st.Target.Kind == rewind.KindDatabase {
