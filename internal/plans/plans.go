@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rewindhq/rewind/internal/dbchange"
 	"github.com/rewindhq/rewind/internal/releases"
@@ -27,6 +28,7 @@ type Store interface {
 	Target(ctx context.Context, id int64) (*rewind.Target, error)
 	Version(ctx context.Context, id int64) (*rewind.Version, error)
 	LatestVersion(ctx context.Context, targetID int64) (*rewind.Version, error)
+	VersionAt(ctx context.Context, targetID int64, at time.Time) (*rewind.Version, error)
 	Request(ctx context.Context, id int64) (*rewind.Request, error)
 	Release(ctx context.Context, id int64) (*rewind.Release, error)
 	Releases(ctx context.Context, workflow int64) ([]rewind.ReleaseSummary, error)
@@ -91,8 +93,9 @@ func (s *Service) ReleaseRollback(ctx context.Context, a requests.Actor, id, to 
 		}
 	}
 	// For each service and config, the state before the earliest release
-	// of the span that touched it; every SQL change of the span, undone
-	// newest first.
+	// of the span that touched it, or to an earlier release its state at
+	// that release's end (changes made between it and the next release
+	// are undone too); every SQL change of the span, undone newest first.
 	goals := map[int64]rewind.Goal{}
 	var order []int64
 	var changes []*rewind.Version
@@ -118,7 +121,15 @@ func (s *Service) ReleaseRollback(ctx context.Context, a requests.Actor, id, to 
 				continue
 			}
 			order = append(order, t.ID)
-			if b := before[t.ID]; b != nil {
+			b := before[t.ID]
+			if p.To != nil && p.To.FinishedAt != nil {
+				if b, err = s.store.VersionAt(ctx, t.ID, *p.To.FinishedAt); rewind.ErrorCode(err) == rewind.ENOTFOUND {
+					b = nil
+				} else if err != nil {
+					return nil, err
+				}
+			}
+			if b != nil {
 				goals[t.ID] = rewind.Goal{To: b}
 			} else if v, err := s.store.Version(ctx, it.VersionID); err == nil {
 				goals[t.ID] = rewind.Goal{To: v, Absent: true}
