@@ -668,11 +668,14 @@ func TestRollbackToEarlierRelease(t *testing.T) {
 		w.service(w.api, "1.4.4", time.Time{})
 		w.service(w.worker, "1.4.4", time.Time{})
 		w.config(w.shop, "order:\n  timeout: 20s\n", time.Time{})
+		w.config(w.pay, "pay.channel=unionpay\npay.retry=2\n", time.Time{})
 		sql4 = w.runSQL(`DELETE FROM orders WHERE id = 1`, 0)
 	})
-	// At release 1's end api, worker and shop.yaml were at their version 2.
+	// At release 1's end api, worker, shop.yaml and pay.properties were at
+	// their version 2; pay.properties was put back by hand (its version 3)
+	// after release 1 ended, which a rollback to release 1 undoes too.
 	atR1 := map[int64]*rewind.Version{}
-	for _, tg := range []*rewind.Target{w.api, w.worker, w.shop} {
+	for _, tg := range []*rewind.Target{w.api, w.worker, w.shop, w.pay} {
 		v, err := w.store.VersionByNumber(w.ctx, tg.ID, 2)
 		if err != nil {
 			t.Fatal(err)
@@ -684,11 +687,11 @@ func TestRollbackToEarlierRelease(t *testing.T) {
 	if p.To == nil || p.To.ID != w.r1.ID || p.Release.Release.ID != r3.ID {
 		t.Fatalf("plan of %d to %v, want %d to %d", p.Release.Release.ID, p.To, r3.ID, w.r1.ID)
 	}
-	want := []string{tkey(w.api), tkey(w.worker), tkey(w.shop), sqlkey(sql4), sqlkey(sql3)}
+	want := []string{tkey(w.api), tkey(w.worker), tkey(w.shop), tkey(w.pay), sqlkey(sql4), sqlkey(sql3)}
 	if got := keys(p); !slices.Equal(got, want) {
 		t.Fatalf("steps = %v, want %v (targets touched after release 1, then their SQL newest first)", got, want)
 	}
-	for _, tg := range []*rewind.Target{w.api, w.worker, w.shop} {
+	for _, tg := range []*rewind.Target{w.api, w.worker, w.shop, w.pay} {
 		st := stepOf(t, p, tkey(tg))
 		if st.To.ID != atR1[tg.ID].ID || !st.Runnable() {
 			t.Errorf("%s back to version %d, runnable %v; want its version at release 1's end, %d", tg.Label(), st.To.Number, st.Runnable(), atR1[tg.ID].Number)
@@ -699,15 +702,15 @@ func TestRollbackToEarlierRelease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.ReleaseID != r3.ID || r.ToReleaseID != w.r1.ID || len(r.Steps) != 5 {
-		t.Errorf("request rolls back %d to %d in %d steps, want %d to %d in 5", r.ReleaseID, r.ToReleaseID, len(r.Steps), r3.ID, w.r1.ID)
+	if r.ReleaseID != r3.ID || r.ToReleaseID != w.r1.ID || len(r.Steps) != 6 {
+		t.Errorf("request rolls back %d to %d in %d steps, want %d to %d in 6", r.ReleaseID, r.ToReleaseID, len(r.Steps), r3.ID, w.r1.ID)
 	}
 	if _, err := w.req.Decide(w.ctx, anna, r.ID, true, "同意回滚到 1.4.2"); err != nil {
 		t.Fatal(err)
 	}
 	w.startRunner()
 	w.wait(r.ID, rewind.StateSucceeded)
-	for _, tg := range []*rewind.Target{w.api, w.worker, w.shop} {
+	for _, tg := range []*rewind.Target{w.api, w.worker, w.shop, w.pay} {
 		cur, err := w.store.LatestVersion(w.ctx, tg.ID)
 		if err != nil {
 			t.Fatal(err)
@@ -736,8 +739,8 @@ func TestRollbackToEarlierRelease(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rollback release: %v", err)
 	}
-	if made.RollbackOf != r3.ID || made.RequestID != r.ID || made.State != rewind.ReleaseSucceeded || len(made.Items) != 5 {
-		t.Errorf("rollback release: of %d, request %d, %s, %d items; want of %d, %d, succeeded, 5", made.RollbackOf, made.RequestID, made.State, len(made.Items), r3.ID, r.ID)
+	if made.RollbackOf != r3.ID || made.RequestID != r.ID || made.State != rewind.ReleaseSucceeded || len(made.Items) != 6 {
+		t.Errorf("rollback release: of %d, request %d, %s, %d items; want of %d, %d, succeeded, 6", made.RollbackOf, made.RequestID, made.State, len(made.Items), r3.ID, r.ID)
 	}
 }
 
@@ -1019,5 +1022,74 @@ func TestResumeFailedPlan(t *testing.T) {
 				t.Errorf("release rolled back by %d, want %d", rel.RolledBackBy, r.ID)
 			}
 		})
+	}
+}
+
+func TestRollbackOfFailedRelease(t *testing.T) {
+	w := newWorld(t)
+	r := &rewind.Release{WorkflowID: w.wf.ID, Name: "1.4.3 灰度失败", StartedBy: "ci"}
+	if err := w.store.StartRelease(w.ctx, r, rewind.AuditEvent{Actor: "ci", Action: rewind.ActionReleaseStart}); err != nil {
+		t.Fatal(err)
+	}
+	w.service(w.api, "1.4.3", time.Time{})
+	failed, err := w.store.FinishRelease(w.ctx, r.ID, rewind.ReleaseFailed, "健康检查失败", nil, rewind.AuditEvent{Actor: "ci", Action: rewind.ActionReleaseFinish})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := w.plan(failed.ID, 0)
+	if got, want := runnable(p), []string{tkey(w.api)}; !slices.Equal(got, want) {
+		t.Fatalf("runnable steps %v, want %v", got, want)
+	}
+	req, err := w.plans.Submit(w.ctx, otto, p, plans.Choice{Keys: runnable(p), Reason: reason, SeenHash: p.Hash})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.startRunner()
+	if _, err := w.req.Decide(w.ctx, anna, req.ID, true, ""); err != nil {
+		t.Fatal(err)
+	}
+	if req = w.wait(req.ID, rewind.StateSucceeded, rewind.StateFailed); req.State != rewind.StateSucceeded {
+		t.Fatalf("plan %s: %s", req.State, req.Outcome)
+	}
+	if got, _ := w.store.Release(w.ctx, failed.ID); got.RolledBackBy != req.ID {
+		t.Errorf("failed release rolled back by %d, want %d", got.RolledBackBy, req.ID)
+	}
+	views, err := releases.New(w.store).Releases(w.ctx, otto, w.wf.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	states := map[string]releases.State{}
+	drifted := map[string]bool{}
+	for _, v := range views {
+		states[v.Release.Name], drifted[v.Release.Name] = v.Status.State, v.Status.Drifted
+	}
+	if got := states["1.4.3 灰度失败"]; got != releases.StateRolledBack {
+		t.Errorf("failed release shows %s, want %s", got, releases.StateRolledBack)
+	}
+	if got := states["rollback of 1.4.3 灰度失败"]; got != releases.StateCurrent || drifted["rollback of 1.4.3 灰度失败"] {
+		t.Errorf("its rollback shows %s (drifted %v), want %s, not drifted", got, drifted["rollback of 1.4.3 灰度失败"], releases.StateCurrent)
+	}
+}
+
+func TestSubmitUndoRefusesKeyTwice(t *testing.T) {
+	w := newWorld(t)
+	p := w.plan(w.r1.ID, 0)
+	r, err := w.plans.Submit(w.ctx, otto, p, plans.Choice{Keys: []string{tkey(w.api), tkey(w.shop)}, Reason: reason, SeenHash: p.Hash})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.sys.failNext(w.shop.ID, "Nacos did not answer.")
+	w.startRunner()
+	if _, err := w.req.Decide(w.ctx, anna, r.ID, true, ""); err != nil {
+		t.Fatal(err)
+	}
+	w.wait(r.ID, rewind.StateFailed)
+	up, of, err := w.plans.Undo(w.ctx, otto, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = w.plans.SubmitUndo(w.ctx, otto, of, up, plans.Choice{Keys: []string{tkey(w.api), tkey(w.api)}, Reason: reason, SeenHash: up.Hash})
+	if got := rewind.ErrorCode(err); got != rewind.EINVALID {
+		t.Errorf("undo naming a step twice: code %q (%v), want %q", got, err, rewind.EINVALID)
 	}
 }
