@@ -52,7 +52,7 @@ func (s *system) PlanStep(ctx context.Context, t *rewind.Target, g rewind.Goal) 
 	if err != nil {
 		return nil, err
 	}
-	if g.Absent {
+	if g.Absent || (t.Kind == rewind.KindConfig && g.To.Hash == "") {
 		if t.Kind == rewind.KindService {
 			p.Blocked = "The release created this workload. Rewind never deletes a workload; delete it by hand if it must go."
 			return p, nil
@@ -1091,5 +1091,140 @@ func TestSubmitUndoRefusesKeyTwice(t *testing.T) {
 	_, err = w.plans.SubmitUndo(w.ctx, otto, of, up, plans.Choice{Keys: []string{tkey(w.api), tkey(w.api)}, Reason: reason, SeenHash: up.Hash})
 	if got := rewind.ErrorCode(err); got != rewind.EINVALID {
 		t.Errorf("undo naming a step twice: code %q (%v), want %q", got, err, rewind.EINVALID)
+	}
+}
+
+// runPlan submits the steps keys of p (confirming deletions by data ID),
+// has anna approve them, and waits for the plan to end; the runner runs.
+func (w *world) runPlan(p *plans.Plan, keys ...string) *rewind.Request {
+	w.t.Helper()
+	confirm := map[string]string{}
+	for _, st := range p.Steps {
+		confirm[st.Key] = st.Confirm
+	}
+	r, err := w.plans.Submit(w.ctx, otto, p, plans.Choice{Keys: keys, Confirm: confirm, Reason: reason, SeenHash: p.Hash})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if _, err := w.req.Decide(w.ctx, anna, r.ID, true, "同意"); err != nil {
+		w.t.Fatal(err)
+	}
+	return w.wait(r.ID, rewind.StateSucceeded, rewind.StateFailed)
+}
+
+func TestRollbackOfRollback(t *testing.T) {
+	w := newWorld(t)
+	w.startRunner()
+	afterR1 := w.orders()
+	if r := w.runPlan(w.plan(w.r1.ID, 0), runnable(w.plan(w.r1.ID, 0))...); r.State != rewind.StateSucceeded {
+		t.Fatalf("rollback of release 1: %s (%s)", r.State, r.Outcome)
+	}
+	rb, err := w.store.ReleaseByName(w.ctx, w.wf.ID, "rollback of 1.4.2 春季大促")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := w.plan(rb.ID, 0)
+	if got, want := keys(p)[:4], []string{tkey(w.api), tkey(w.worker), tkey(w.shop), tkey(w.coupon)}; !slices.Equal(got, want) {
+		t.Fatalf("steps %v, want %v then the SQL rollbacks", keys(p), want)
+	}
+	// As release 1 left them: version 2 of what it changed, version 1 of
+	// coupon.yaml, which it created.
+	for _, tc := range []struct {
+		tg     *rewind.Target
+		number int64
+	}{{w.api, 2}, {w.worker, 2}, {w.shop, 2}, {w.coupon, 1}} {
+		tg := tc.tg
+		st := stepOf(t, p, tkey(tg))
+		atR1, err := w.store.VersionByNumber(w.ctx, tg.ID, tc.number)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.To.ID != atR1.ID || !st.Runnable() || st.Confirm != "" {
+			t.Errorf("%s back to version %d (runnable %v, confirm %q), want %d as release 1 left it", tg.Label(), st.To.Number, st.Runnable(), st.Confirm, atR1.Number)
+		}
+	}
+	if n := len(p.Steps); n != 6 {
+		t.Fatalf("%d steps, want 6 (4 targets, 2 SQL rollbacks undone)", n)
+	}
+	if r := w.runPlan(p, runnable(p)...); r.State != rewind.StateSucceeded {
+		t.Fatalf("rollback of the rollback: %s (%s)", r.State, r.Outcome)
+	}
+	if got := w.orders(); !slices.Equal(got, afterR1) {
+		t.Errorf("orders = %v, want %v as release 1 left them", got, afterR1)
+	}
+	if cur, _ := w.store.LatestVersion(w.ctx, w.coupon.ID); !strings.Contains(cur.Content, "春季满减") {
+		t.Errorf("coupon.yaml holds %q, want it back", cur.Content)
+	}
+}
+
+func TestUndoDoneStepsOfEveryKind(t *testing.T) {
+	w := newWorld(t)
+	w.startRunner()
+	if r := w.runPlan(w.plan(w.r1.ID, 0), tkey(w.coupon), tkey(w.api)); r.State != rewind.StateSucceeded {
+		t.Fatalf("deleting coupon.yaml and rolling api back: %s (%s)", r.State, r.Outcome)
+	}
+	rb, err := w.store.ReleaseByName(w.ctx, w.wf.ID, "rollback of 1.4.2 春季大促")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second plan of release 1 for worker and the SQL; shop.yaml fails.
+	p := w.plan(w.r1.ID, 0)
+	w.sys.failNext(w.shop.ID, "Nacos did not answer.")
+	r := w.runPlan(p, tkey(w.worker), sqlkey(w.sql2), tkey(w.shop))
+	if r.State != rewind.StateFailed || r.Steps[2].State != rewind.StepFailed {
+		t.Fatalf("plan %s (%s), want failed at step 3", r.State, r.Outcome)
+	}
+	if got, want := w.orders(), []string{"1 张伟 已取消", "2 李娜 已支付", "3 王芳 已取消"}; !slices.Equal(got, want) {
+		t.Fatalf("orders after undoing SQL change 2: %v, want %v", got, want)
+	}
+	up, of, err := w.plans.Undo(w.ctx, otto, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqlResult := r.Steps[1].ResultVersionID
+	if got, want := keys(up), []string{"sql" + strconv.FormatInt(sqlResult, 10), tkey(w.worker)}; !slices.Equal(got, want) {
+		t.Fatalf("undo steps %v, want %v (done steps, newest first)", got, want)
+	}
+	u, err := w.plans.SubmitUndo(w.ctx, otto, of, up, plans.Choice{Keys: keys(up), Reason: "撤销", SeenHash: up.Hash})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.req.Decide(w.ctx, anna, u.ID, true, ""); err != nil {
+		t.Fatal(err)
+	}
+	if u = w.wait(u.ID, rewind.StateSucceeded, rewind.StateFailed); u.State != rewind.StateSucceeded {
+		t.Fatalf("undo %s (%s)", u.State, u.Outcome)
+	}
+	if got, want := w.orders(), []string{"1 张伟 已取消", "2 李娜 已支付", "3 王芳 已取消", "4 赵磊 待支付"}; !slices.Equal(got, want) {
+		t.Errorf("orders after the undo: %v, want %v", got, want)
+	}
+	if cur, _ := w.store.LatestVersion(w.ctx, w.worker.ID); !strings.Contains(cur.Content, ":1.4.2-g") {
+		t.Errorf("worker after the undo holds %q, want 1.4.2 again", cur.Content)
+	}
+	if got, _ := w.store.Release(w.ctx, w.r1.ID); got.RolledBackBy != rb.RequestID {
+		t.Errorf("release 1 rolled back by %d, want %d (the undo is no release rollback)", got.RolledBackBy, rb.RequestID)
+	}
+
+	// The undo of a step that brought a deleted config back deletes it,
+	// with its typed data ID: roll the first rollback back, coupon.yaml
+	// first; api fails.
+	p = w.plan(rb.ID, 0)
+	w.sys.failNext(w.api.ID, "The workload is paused.")
+	r = w.runPlan(p, tkey(w.coupon), tkey(w.api))
+	if r.State != rewind.StateFailed {
+		t.Fatalf("plan %s (%s), want failed", r.State, r.Outcome)
+	}
+	up, of, err = w.plans.Undo(w.ctx, otto, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := stepOf(t, up, tkey(w.coupon)); st.Confirm != "coupon.yaml" || !st.Runnable() {
+		t.Fatalf("undo of bringing coupon.yaml back: confirm %q, runnable %v; want a deletion confirmed by its data ID", st.Confirm, st.Runnable())
+	}
+	if _, err := w.plans.SubmitUndo(w.ctx, otto, of, up, plans.Choice{Keys: keys(up), Reason: "撤销", SeenHash: up.Hash}); rewind.ErrorCode(err) != rewind.EINVALID {
+		t.Errorf("undo deleting coupon.yaml without its data ID: %v, want %s", err, rewind.EINVALID)
+	}
+	if _, err := w.plans.SubmitUndo(w.ctx, otto, of, up, plans.Choice{Keys: keys(up), Confirm: map[string]string{tkey(w.coupon): "coupon.yaml"}, Reason: "撤销", SeenHash: up.Hash}); err != nil {
+		t.Errorf("undo with the data ID: %v", err)
 	}
 }
