@@ -26,12 +26,20 @@ func (s *Store) StepEnded(ctx context.Context, r *rewind.Request, st *rewind.Ste
 // PlanSucceeded records a release rolled back by plan r, in one transaction:
 // the release (and, for a rollback to an earlier release, every finished
 // release after that one) is marked rolled back by r, and a release "rollback
-// of NAME" is recorded, its items the versions the steps made.
+// of NAME" is recorded, its items the versions the steps made. It records
+// once: called again for r, it changes nothing.
 func (s *Store) PlanSucceeded(ctx context.Context, r *rewind.Request) error {
 	if r.Kind != rewind.RequestRollback || r.ReleaseID == 0 {
 		return nil
 	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
+		var recorded bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM releases WHERE request_id = ?)`, r.ID).Scan(&recorded); err != nil {
+			return err
+		}
+		if recorded {
+			return nil // recorded before a stop; the plan is being finished again
+		}
 		var workflow, number int64
 		var name string
 		if err := tx.QueryRowContext(ctx, `SELECT workflow_id, number, name FROM releases WHERE id = ?`, r.ReleaseID).Scan(&workflow, &number, &name); err != nil {
