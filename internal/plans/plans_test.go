@@ -873,6 +873,13 @@ func TestPlanRuns(t *testing.T) {
 	if made.RollbackOf != w.r1.ID || made.RequestID != r.ID || made.Number != w.r1.Number+1 || made.StartedBy != "otto" {
 		t.Errorf("rollback release: of %d, request %d, number %d, by %s; want %d, %d, %d, otto", made.RollbackOf, made.RequestID, made.Number, made.StartedBy, w.r1.ID, r.ID, w.r1.Number+1)
 	}
+	// A plan finished again after a stop records its release once.
+	if err := w.store.PlanSucceeded(w.ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if all, err := w.store.Releases(w.ctx, w.wf.ID); err != nil || len(all) != 2 {
+		t.Errorf("releases after PlanSucceeded again: %d (%v), want 2", len(all), err)
+	}
 }
 
 func TestAttachedSQLChange(t *testing.T) {
