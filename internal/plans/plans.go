@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rewindhq/rewind/internal/dbchange"
 	"github.com/rewindhq/rewind/internal/releases"
@@ -27,6 +28,7 @@ type Store interface {
 	Target(ctx context.Context, id int64) (*rewind.Target, error)
 	Version(ctx context.Context, id int64) (*rewind.Version, error)
 	LatestVersion(ctx context.Context, targetID int64) (*rewind.Version, error)
+	VersionAt(ctx context.Context, targetID int64, at time.Time) (*rewind.Version, error)
 	Request(ctx context.Context, id int64) (*rewind.Request, error)
 	Release(ctx context.Context, id int64) (*rewind.Release, error)
 	Releases(ctx context.Context, workflow int64) ([]rewind.ReleaseSummary, error)
@@ -91,8 +93,9 @@ func (s *Service) ReleaseRollback(ctx context.Context, a requests.Actor, id, to 
 		}
 	}
 	// For each service and config, the state before the earliest release
-	// of the span that touched it; every SQL change of the span, undone
-	// newest first.
+	// of the span that touched it, or to an earlier release its state at
+	// that release's end (changes made between it and the next release
+	// are undone too); every SQL change of the span, undone newest first.
 	goals := map[int64]rewind.Goal{}
 	var order []int64
 	var changes []*rewind.Version
@@ -118,7 +121,15 @@ func (s *Service) ReleaseRollback(ctx context.Context, a requests.Actor, id, to 
 				continue
 			}
 			order = append(order, t.ID)
-			if b := before[t.ID]; b != nil {
+			b := before[t.ID]
+			if p.To != nil && p.To.FinishedAt != nil {
+				if b, err = s.store.VersionAt(ctx, t.ID, *p.To.FinishedAt); rewind.ErrorCode(err) == rewind.ENOTFOUND {
+					b = nil
+				} else if err != nil {
+					return nil, err
+				}
+			}
+			if b != nil {
 				goals[t.ID] = rewind.Goal{To: b}
 			} else if v, err := s.store.Version(ctx, it.VersionID); err == nil {
 				goals[t.ID] = rewind.Goal{To: v, Absent: true}
@@ -394,10 +405,15 @@ func (s *Service) SubmitUndo(ctx context.Context, a requests.Actor, of *rewind.R
 	for _, st := range p.Steps {
 		byKey[st.Key] = st
 	}
+	seen := map[string]bool{}
 	for _, key := range ch.Keys {
 		st, ok := byKey[key]
-		if !ok || !st.Runnable() {
-			return nil, rewind.Errorf(rewind.EINVALID, "Step %q cannot be part of the plan.", key)
+		if !ok || !st.Runnable() || seen[key] {
+			return nil, rewind.Errorf(rewind.EINVALID, "Step %q cannot be part of the plan, or is named twice.", key)
+		}
+		seen[key] = true
+		if st.Confirm != "" && strings.TrimSpace(ch.Confirm[key]) != st.Confirm {
+			return nil, rewind.Errorf(rewind.EINVALID, "Type the data ID %s to confirm its deletion.", st.Confirm)
 		}
 		ns := requests.NewStep{Target: st.Target, To: st.To, Base: st.Current, Expected: st.Step.Expected, Payload: st.Step.Payload, Detail: st.Step.Detail}
 		if st.Target.Kind == rewind.KindDatabase {

@@ -238,15 +238,17 @@ func (r *Runner) finishPlan(ctx context.Context, p *plan) {
 	if req.Failed() != nil {
 		state, result = rewind.StateFailed, "failed"
 	}
-	done, err := r.store.Move(ctx, req.ID, []rewind.State{rewind.StateRunning}, state, outcome, r.planEvent(ctx, p, rewind.ActionResult, result, outcome))
-	if err != nil {
-		r.log.Error("record plan result", "request", req.ID, "err", err)
-		return
-	}
+	// What the plan means for its release is recorded before the plan is:
+	// a stop in between leaves the plan running, and the next start
+	// finishes it again (PlanSucceeded records once), so that a succeeded
+	// plan never lacks its release's record.
 	if state == rewind.StateSucceeded {
-		if err := r.store.PlanSucceeded(ctx, done); err != nil {
+		if err := r.store.PlanSucceeded(ctx, req); err != nil {
 			r.log.Error("record plan for its release", "request", req.ID, "err", err)
 		}
+	}
+	if _, err := r.store.Move(ctx, req.ID, []rewind.State{rewind.StateRunning}, state, outcome, r.planEvent(ctx, p, rewind.ActionResult, result, outcome)); err != nil {
+		r.log.Error("record plan result", "request", req.ID, "err", err)
 	}
 }
 
