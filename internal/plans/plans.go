@@ -138,7 +138,8 @@ func (s *Service) ReleaseRollback(ctx context.Context, a requests.Actor, id, to 
 			}
 		}
 	}
-	for _, id := range order {
+	for i := len(order) - 1; i >= 0; i-- { // the last target the release changed first
+		id := order[i]
 		t, err := s.store.Target(ctx, id)
 		if err != nil {
 			return nil, err
@@ -214,7 +215,7 @@ func (s *Service) add(ctx context.Context, p *Plan, key string, t *rewind.Target
 }
 
 // sortSteps puts steps in the default order, the reverse of a release:
-// services, then configs, then SQL (already newest first).
+// services, then configs, then SQL, each kind already newest first.
 func sortSteps(steps []Step) {
 	rank := map[rewind.TargetKind]int{rewind.KindService: 0, rewind.KindConfig: 1, rewind.KindDatabase: 2}
 	slices.SortStableFunc(steps, func(x, y Step) int { return cmp.Compare(rank[x.Target.Kind], rank[y.Target.Kind]) })

@@ -687,9 +687,9 @@ func TestRollbackToEarlierRelease(t *testing.T) {
 	if p.To == nil || p.To.ID != w.r1.ID || p.Release.Release.ID != r3.ID {
 		t.Fatalf("plan of %d to %v, want %d to %d", p.Release.Release.ID, p.To, r3.ID, w.r1.ID)
 	}
-	want := []string{tkey(w.api), tkey(w.worker), tkey(w.shop), tkey(w.pay), sqlkey(sql4), sqlkey(sql3)}
+	want := []string{tkey(w.worker), tkey(w.api), tkey(w.pay), tkey(w.shop), sqlkey(sql4), sqlkey(sql3)}
 	if got := keys(p); !slices.Equal(got, want) {
-		t.Fatalf("steps = %v, want %v (targets touched after release 1, then their SQL newest first)", got, want)
+		t.Fatalf("steps = %v, want %v (targets touched after release 1 in the reverse order, services then configs, then their SQL newest first)", got, want)
 	}
 	for _, tg := range []*rewind.Target{w.api, w.worker, w.shop, w.pay} {
 		st := stepOf(t, p, tkey(tg))
