@@ -438,9 +438,9 @@ func TestReleaseRollbackPlan(t *testing.T) {
 	w := newWorld(t)
 	p := w.plan(w.r1.ID, 0)
 
-	want := []string{tkey(w.api), tkey(w.worker), tkey(w.notifier), tkey(w.shop), tkey(w.pay), tkey(w.coupon), sqlkey(w.sql2), sqlkey(w.sql1)}
+	want := []string{tkey(w.notifier), tkey(w.worker), tkey(w.api), tkey(w.coupon), tkey(w.pay), tkey(w.shop), sqlkey(w.sql2), sqlkey(w.sql1)}
 	if got := keys(p); !slices.Equal(got, want) {
-		t.Fatalf("steps = %v, want %v (services, configs, then SQL newest first)", got, want)
+		t.Fatalf("steps = %v, want %v (services, configs, then SQL, each the reverse of the release)", got, want)
 	}
 	if p.To != nil || p.Hash == "" || len(p.Warnings) != 0 {
 		t.Errorf("to %v, hash %q, warnings %v; want nil, a hash, none", p.To, p.Hash, p.Warnings)
