@@ -1235,3 +1235,39 @@ func TestUndoDoneStepsOfEveryKind(t *testing.T) {
 		t.Errorf("undo with the data ID: %v", err)
 	}
 }
+
+func TestRollbackToEarlierReleaseAcrossARollback(t *testing.T) {
+	w := newWorld(t)
+	w.startRunner()
+	afterR1 := w.orders()
+	var sql3, sql4 *rewind.Version
+	r2 := w.release("1.4.3 修复优惠券", func() {
+		w.service(w.api, "1.4.3", time.Time{})
+		sql3 = w.runSQL(`UPDATE orders SET buyer = '刘洋' WHERE id = 2`, 0)
+	})
+	if r := w.runPlan(w.plan(r2.ID, 0), tkey(w.api), sqlkey(sql3)); r.State != rewind.StateSucceeded {
+		t.Fatalf("rollback of 1.4.3: %s (%s)", r.State, r.Outcome)
+	}
+	r4 := w.release("1.4.4 支付改版", func() {
+		w.service(w.worker, "1.4.4", time.Time{})
+		sql4 = w.runSQL(`DELETE FROM orders WHERE id = 1`, 0)
+	})
+	// Release 1.4.3 and its rollback cancel out: a rollback to 1.4.2 undoes
+	// only 1.4.4.
+	p := w.plan(r4.ID, w.r1.ID)
+	if got, want := runnable(p), []string{tkey(w.worker), sqlkey(sql4)}; !slices.Equal(got, want) {
+		t.Errorf("runnable steps %v (all %v), want %v", got, keys(p), want)
+	}
+	if want := fmt.Sprintf("SQL change version %d was undone by version", sql3.Number); len(p.Warnings) != 1 || !strings.HasPrefix(p.Warnings[0], want) {
+		t.Errorf("warnings %q, want one starting %q", p.Warnings, want)
+	}
+	if st := stepOf(t, p, tkey(w.api)); !st.AlreadyThere {
+		t.Errorf("api: already there %v, want true (its rollback brought it back)", st.AlreadyThere)
+	}
+	if r := w.runPlan(p, runnable(p)...); r.State != rewind.StateSucceeded {
+		t.Fatalf("rollback to 1.4.2: %s (%s)", r.State, r.Outcome)
+	}
+	if got := w.orders(); !slices.Equal(got, afterR1) {
+		t.Errorf("orders = %v, want %v as release 1.4.2 left them", got, afterR1)
+	}
+}
