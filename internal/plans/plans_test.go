@@ -292,15 +292,36 @@ func (w *world) release(name string, deploy func()) *rewind.Release {
 	return done
 }
 
-// runSQL runs a SQL change on database shop as the runner would, without
-// one (the change belongs to release rel when not 0), and returns the
-// version it made.
+// runSQL runs a SQL change on database shop, through the runner when it
+// runs, else as the runner would (the change belongs to release rel when
+// not 0), and returns the version it made.
 func (w *world) runSQL(q string, rel int64) *rewind.Version {
 	w.t.Helper()
 	ctx := w.ctx
 	payload, err := rewind.SQLRequest{Kind: rewind.SQLKindChange, SQL: q}.Encode()
 	if err != nil {
 		w.t.Fatal(err)
+	}
+	w.waker.mu.Lock()
+	running := w.waker.r != nil
+	w.waker.mu.Unlock()
+	if running {
+		r, err := w.req.Create(ctx, otto, requests.NewRequest{Kind: rewind.RequestChange, ReleaseID: rel, Reason: "大促数据修正",
+			Steps: []requests.NewStep{{Target: w.db, Payload: payload, Detail: "SQL change"}}})
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		if _, err := w.req.Decide(ctx, anna, r.ID, true, ""); err != nil {
+			w.t.Fatal(err)
+		}
+		if r = w.wait(r.ID, rewind.StateSucceeded, rewind.StateFailed); r.State != rewind.StateSucceeded {
+			w.t.Fatalf("run %q: %s (%s)", q, r.State, r.Outcome)
+		}
+		v, err := w.store.Version(ctx, r.First().ResultVersionID)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		return v
 	}
 	r := &rewind.Request{Kind: rewind.RequestChange, ReleaseID: rel, Requester: "otto", Reason: "大促数据修正",
 		Steps: []rewind.Step{{TargetID: w.db.ID, Payload: payload, Detail: "SQL change"}}}
