@@ -455,6 +455,24 @@ func runnable(p *plans.Plan) []string {
 	return out
 }
 
+// runPlan submits the steps keys of p (confirming deletions by data ID),
+// has anna approve them, and waits for the plan to end; the runner runs.
+func (w *world) runPlan(p *plans.Plan, keys ...string) *rewind.Request {
+	w.t.Helper()
+	confirm := map[string]string{}
+	for _, st := range p.Steps {
+		confirm[st.Key] = st.Confirm
+	}
+	r, err := w.plans.Submit(w.ctx, otto, p, plans.Choice{Keys: keys, Confirm: confirm, Reason: reason, SeenHash: p.Hash})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if _, err := w.req.Decide(w.ctx, anna, r.ID, true, "同意"); err != nil {
+		w.t.Fatal(err)
+	}
+	return w.wait(r.ID, rewind.StateSucceeded, rewind.StateFailed)
+}
+
 func TestReleaseRollbackPlan(t *testing.T) {
 	w := newWorld(t)
 	p := w.plan(w.r1.ID, 0)
@@ -1120,24 +1138,6 @@ func TestSubmitUndoRefusesKeyTwice(t *testing.T) {
 	if got := rewind.ErrorCode(err); got != rewind.EINVALID {
 		t.Errorf("undo naming a step twice: code %q (%v), want %q", got, err, rewind.EINVALID)
 	}
-}
-
-// runPlan submits the steps keys of p (confirming deletions by data ID),
-// has anna approve them, and waits for the plan to end; the runner runs.
-func (w *world) runPlan(p *plans.Plan, keys ...string) *rewind.Request {
-	w.t.Helper()
-	confirm := map[string]string{}
-	for _, st := range p.Steps {
-		confirm[st.Key] = st.Confirm
-	}
-	r, err := w.plans.Submit(w.ctx, otto, p, plans.Choice{Keys: keys, Confirm: confirm, Reason: reason, SeenHash: p.Hash})
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	if _, err := w.req.Decide(w.ctx, anna, r.ID, true, "同意"); err != nil {
-		w.t.Fatal(err)
-	}
-	return w.wait(r.ID, rewind.StateSucceeded, rewind.StateFailed)
 }
 
 func TestRollbackOfRollback(t *testing.T) {
