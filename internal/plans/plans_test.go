@@ -542,18 +542,30 @@ func TestReleaseRollbackRefuses(t *testing.T) {
 	if err := w.store.StartRelease(w.ctx, open, rewind.AuditEvent{Actor: "ci", Action: rewind.ActionReleaseStart}); err != nil {
 		t.Fatal(err)
 	}
+	other := &rewind.Workflow{Name: "支付", EnvironmentID: w.env.ID, CreatedBy: "anna", TargetIDs: []int64{w.pay.ID}}
+	if err := w.store.SaveWorkflow(w.ctx, other, rewind.AuditEvent{Actor: "anna", Action: rewind.ActionWorkflowChange}); err != nil {
+		t.Fatal(err)
+	}
+	pay := &rewind.Release{WorkflowID: other.ID, Name: "0.9 支付", StartedBy: "ci"}
+	if err := w.store.StartRelease(w.ctx, pay, rewind.AuditEvent{Actor: "ci", Action: rewind.ActionReleaseStart}); err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := requests.Actor{User: rewind.User{Username: "token:ci", Role: rewind.RoleOperator}, Token: "ci", Environments: []int64{w.env.ID + 1}}
 	for _, tc := range []struct {
 		name     string
+		actor    requests.Actor
 		id, to   int64
 		wantCode string
 	}{
-		{"an open release", open.ID, 0, rewind.ECONFLICT},
-		{"to itself", w.r1.ID, w.r1.ID, rewind.EINVALID},
-		{"to a later release", w.r1.ID, open.ID, rewind.EINVALID},
-		{"unknown release", w.r1.ID + 100, 0, rewind.ENOTFOUND},
+		{"an open release", otto, open.ID, 0, rewind.ECONFLICT},
+		{"to itself", otto, w.r1.ID, w.r1.ID, rewind.EINVALID},
+		{"to a later release", otto, w.r1.ID, open.ID, rewind.EINVALID},
+		{"to a release of another workflow", otto, w.r1.ID, pay.ID, rewind.EINVALID},
+		{"unknown release", otto, w.r1.ID + 100, 0, rewind.ENOTFOUND},
+		{"token bound to another environment", elsewhere, w.r1.ID, 0, rewind.ENOTFOUND},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := w.plans.ReleaseRollback(w.ctx, otto, tc.id, tc.to)
+			_, err := w.plans.ReleaseRollback(w.ctx, tc.actor, tc.id, tc.to)
 			if got := rewind.ErrorCode(err); got != tc.wantCode {
 				t.Errorf("code = %q (%v), want %q", got, err, tc.wantCode)
 			}
@@ -980,6 +992,10 @@ func TestUndoFailedPlan(t *testing.T) {
 		t.Fatalf("step states %v, want %v", states, want)
 	}
 
+	elsewhere := requests.Actor{User: rewind.User{Username: "token:ci", Role: rewind.RoleOperator}, Token: "ci", Environments: []int64{w.env.ID + 1}}
+	if _, _, err := w.plans.Undo(w.ctx, elsewhere, r.ID); rewind.ErrorCode(err) != rewind.ENOTFOUND {
+		t.Errorf("undo by a token bound to another environment: %v, want %s", err, rewind.ENOTFOUND)
+	}
 	up, of, err := w.plans.Undo(w.ctx, otto, r.ID)
 	if err != nil {
 		t.Fatal(err)
