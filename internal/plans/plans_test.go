@@ -103,8 +103,17 @@ func (s *system) Execute(ctx context.Context, r *rewind.Request, st *rewind.Step
 	return fmt.Sprintf("Version %d.", stored.Number), nil
 }
 
-func (s *system) Reconcile(context.Context, *rewind.Request, *rewind.Step, *rewind.Target, *rewind.Version) (rewind.StepState, string, error) {
-	return rewind.StepFailed, "not followed by the test system", nil
+// Reconcile says a step found running succeeded when its target holds
+// the version the step made.
+func (s *system) Reconcile(ctx context.Context, r *rewind.Request, _ *rewind.Step, t *rewind.Target, v *rewind.Version) (rewind.StepState, string, error) {
+	live, err := s.store.LatestVersion(ctx, t.ID)
+	if err != nil {
+		return "", "", err
+	}
+	if v != nil && live.Hash == v.Hash && live.RequestID == r.ID {
+		return rewind.StepSucceeded, fmt.Sprintf("Version %d.", live.Number), nil
+	}
+	return rewind.StepFailed, "The target does not hold the version of the step.", nil
 }
 
 func (s *system) failNext(id int64, why string) {
@@ -1306,5 +1315,50 @@ func TestRollbackToEarlierReleaseAcrossARollback(t *testing.T) {
 	}
 	if got := w.orders(); !slices.Equal(got, afterR1) {
 		t.Errorf("orders = %v, want %v as release 1.4.2 left them", got, afterR1)
+	}
+}
+
+func TestRestartMidPlan(t *testing.T) {
+	w := newWorld(t)
+	p := w.plan(w.r1.ID, 0)
+	r, err := w.plans.Submit(w.ctx, otto, p, plans.Choice{Keys: []string{tkey(w.api), tkey(w.worker)}, Reason: reason, SeenHash: p.Hash})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.req.Decide(w.ctx, anna, r.ID, true, ""); err != nil {
+		t.Fatal(err)
+	}
+	// A Rewind that stopped right after changing api, before recording
+	// the end of step 1.
+	if r, err = w.store.Move(w.ctx, r.ID, []rewind.State{rewind.StateApproved}, rewind.StateRunning, "Started.", nil); err != nil {
+		t.Fatal(err)
+	}
+	st, err := w.store.MoveStep(w.ctx, r.Steps[0].ID, []rewind.StepState{rewind.StepWaiting}, rewind.StepRunning, "Started.", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.sys.Execute(w.ctx, r, st, w.api, w.before[w.api.ID], nil); err != nil {
+		t.Fatal(err)
+	}
+	w.startRunner()
+	r = w.wait(r.ID, rewind.StateSucceeded, rewind.StateFailed)
+	if r.State != rewind.StateSucceeded {
+		t.Fatalf("plan after the restart: %s (%s)", r.State, r.Outcome)
+	}
+	vs, _, err := w.store.Versions(w.ctx, w.api.ID, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	made := 0
+	for _, v := range vs {
+		if v.RequestID == r.ID {
+			made++
+		}
+	}
+	if made != 1 || !strings.HasPrefix(r.Steps[0].Outcome, "Checked after Rewind stopped") {
+		t.Errorf("api changed %d times by the plan, step 1 %q; want once, checked after the stop", made, r.Steps[0].Outcome)
+	}
+	if rel, _ := w.store.Release(w.ctx, w.r1.ID); rel.RolledBackBy != r.ID {
+		t.Errorf("release rolled back by %d, want %d", rel.RolledBackBy, r.ID)
 	}
 }
