@@ -1362,3 +1362,52 @@ func TestRestartMidPlan(t *testing.T) {
 		t.Errorf("release rolled back by %d, want %d", rel.RolledBackBy, r.ID)
 	}
 }
+
+func TestRestartAfterLastStep(t *testing.T) {
+	w := newWorld(t)
+	p := w.plan(w.r1.ID, 0)
+	r, err := w.plans.Submit(w.ctx, otto, p, plans.Choice{Keys: []string{tkey(w.api)}, Reason: reason, SeenHash: p.Hash})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.req.Decide(w.ctx, anna, r.ID, true, ""); err != nil {
+		t.Fatal(err)
+	}
+	// A Rewind that stopped after its last step ended and the release was
+	// recorded, before the plan's end was.
+	if r, err = w.store.Move(w.ctx, r.ID, []rewind.State{rewind.StateApproved}, rewind.StateRunning, "Started.", nil); err != nil {
+		t.Fatal(err)
+	}
+	st, err := w.store.MoveStep(w.ctx, r.Steps[0].ID, []rewind.StepState{rewind.StepWaiting}, rewind.StepRunning, "Started.", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := w.sys.Execute(w.ctx, r, st, w.api, w.before[w.api.ID], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.store.MoveStep(w.ctx, st.ID, []rewind.StepState{rewind.StepRunning}, rewind.StepSucceeded, out, nil); err != nil {
+		t.Fatal(err)
+	}
+	if r, err = w.store.Request(w.ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.store.PlanSucceeded(w.ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	w.startRunner()
+	if r = w.wait(r.ID, rewind.StateSucceeded, rewind.StateFailed); r.State != rewind.StateSucceeded {
+		t.Fatalf("plan after the restart: %s (%s)", r.State, r.Outcome)
+	}
+	all, err := w.store.Releases(w.ctx, w.wf.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, sum := range all {
+		names = append(names, sum.Release.Name)
+	}
+	if want := []string{"rollback of 1.4.2 春季大促", "1.4.2 春季大促"}; !slices.Equal(names, want) {
+		t.Errorf("releases %v, want %v (the rollback recorded once)", names, want)
+	}
+}
