@@ -149,6 +149,7 @@ func (s *Service) ReleaseRollback(ctx context.Context, a requests.Actor, id, to 
 		}
 	}
 	slices.SortFunc(changes, func(x, y *rewind.Version) int { return cmp.Compare(y.ID, x.ID) })
+	changes = withoutUndone(p, changes)
 	for _, v := range changes {
 		t, err := s.store.Target(ctx, v.TargetID)
 		if err != nil {
@@ -161,6 +162,34 @@ func (s *Service) ReleaseRollback(ctx context.Context, a requests.Actor, id, to 
 	sortSteps(p.Steps)
 	p.Hash = hashOf(p.Steps)
 	return p, nil
+}
+
+// withoutUndone drops, of SQL changes sorted newest first, each rollback
+// whose change is among them, with that change: a span that holds a
+// release and its rollback holds both, and together they changed nothing
+// (undoing the rollback alone would run the change again). It says so in
+// p's warnings.
+func withoutUndone(p *Plan, changes []*rewind.Version) []*rewind.Version {
+	in := map[int64]*rewind.Version{}
+	for _, v := range changes {
+		in[v.ID] = v
+	}
+	drop := map[int64]bool{}
+	for _, v := range changes {
+		of, err := strconv.ParseInt(v.Meta["of_version"], 10, 64)
+		if err != nil || v.Meta["kind"] != rewind.SQLKindRollback || in[of] == nil || drop[v.ID] || drop[of] {
+			continue
+		}
+		drop[v.ID], drop[of] = true, true
+		p.Warnings = append(p.Warnings, fmt.Sprintf("SQL change version %d was undone by version %d within these releases: neither needs a step.", in[of].Number, v.Number))
+	}
+	out := changes[:0]
+	for _, v := range changes {
+		if !drop[v.ID] {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // span returns release to of d's workflow and the releases after it up to

@@ -103,8 +103,17 @@ func (s *system) Execute(ctx context.Context, r *rewind.Request, st *rewind.Step
 	return fmt.Sprintf("Version %d.", stored.Number), nil
 }
 
-func (s *system) Reconcile(context.Context, *rewind.Request, *rewind.Step, *rewind.Target, *rewind.Version) (rewind.StepState, string, error) {
-	return rewind.StepFailed, "not followed by the test system", nil
+// Reconcile says a step found running succeeded when its target holds
+// the version the step made.
+func (s *system) Reconcile(ctx context.Context, r *rewind.Request, _ *rewind.Step, t *rewind.Target, v *rewind.Version) (rewind.StepState, string, error) {
+	live, err := s.store.LatestVersion(ctx, t.ID)
+	if err != nil {
+		return "", "", err
+	}
+	if v != nil && live.Hash == v.Hash && live.RequestID == r.ID {
+		return rewind.StepSucceeded, fmt.Sprintf("Version %d.", live.Number), nil
+	}
+	return rewind.StepFailed, "The target does not hold the version of the step.", nil
 }
 
 func (s *system) failNext(id int64, why string) {
@@ -292,15 +301,36 @@ func (w *world) release(name string, deploy func()) *rewind.Release {
 	return done
 }
 
-// runSQL runs a SQL change on database shop as the runner would, without
-// one (the change belongs to release rel when not 0), and returns the
-// version it made.
+// runSQL runs a SQL change on database shop, through the runner when it
+// runs, else as the runner would (the change belongs to release rel when
+// not 0), and returns the version it made.
 func (w *world) runSQL(q string, rel int64) *rewind.Version {
 	w.t.Helper()
 	ctx := w.ctx
 	payload, err := rewind.SQLRequest{Kind: rewind.SQLKindChange, SQL: q}.Encode()
 	if err != nil {
 		w.t.Fatal(err)
+	}
+	w.waker.mu.Lock()
+	running := w.waker.r != nil
+	w.waker.mu.Unlock()
+	if running {
+		r, err := w.req.Create(ctx, otto, requests.NewRequest{Kind: rewind.RequestChange, ReleaseID: rel, Reason: "大促数据修正",
+			Steps: []requests.NewStep{{Target: w.db, Payload: payload, Detail: "SQL change"}}})
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		if _, err := w.req.Decide(ctx, anna, r.ID, true, ""); err != nil {
+			w.t.Fatal(err)
+		}
+		if r = w.wait(r.ID, rewind.StateSucceeded, rewind.StateFailed); r.State != rewind.StateSucceeded {
+			w.t.Fatalf("run %q: %s (%s)", q, r.State, r.Outcome)
+		}
+		v, err := w.store.Version(ctx, r.First().ResultVersionID)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		return v
 	}
 	r := &rewind.Request{Kind: rewind.RequestChange, ReleaseID: rel, Requester: "otto", Reason: "大促数据修正",
 		Steps: []rewind.Step{{TargetID: w.db.ID, Payload: payload, Detail: "SQL change"}}}
@@ -434,6 +464,24 @@ func runnable(p *plans.Plan) []string {
 	return out
 }
 
+// runPlan submits the steps keys of p (confirming deletions by data ID),
+// has anna approve them, and waits for the plan to end; the runner runs.
+func (w *world) runPlan(p *plans.Plan, keys ...string) *rewind.Request {
+	w.t.Helper()
+	confirm := map[string]string{}
+	for _, st := range p.Steps {
+		confirm[st.Key] = st.Confirm
+	}
+	r, err := w.plans.Submit(w.ctx, otto, p, plans.Choice{Keys: keys, Confirm: confirm, Reason: reason, SeenHash: p.Hash})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if _, err := w.req.Decide(w.ctx, anna, r.ID, true, "同意"); err != nil {
+		w.t.Fatal(err)
+	}
+	return w.wait(r.ID, rewind.StateSucceeded, rewind.StateFailed)
+}
+
 func TestReleaseRollbackPlan(t *testing.T) {
 	w := newWorld(t)
 	p := w.plan(w.r1.ID, 0)
@@ -503,18 +551,30 @@ func TestReleaseRollbackRefuses(t *testing.T) {
 	if err := w.store.StartRelease(w.ctx, open, rewind.AuditEvent{Actor: "ci", Action: rewind.ActionReleaseStart}); err != nil {
 		t.Fatal(err)
 	}
+	other := &rewind.Workflow{Name: "支付", EnvironmentID: w.env.ID, CreatedBy: "anna", TargetIDs: []int64{w.pay.ID}}
+	if err := w.store.SaveWorkflow(w.ctx, other, rewind.AuditEvent{Actor: "anna", Action: rewind.ActionWorkflowChange}); err != nil {
+		t.Fatal(err)
+	}
+	pay := &rewind.Release{WorkflowID: other.ID, Name: "0.9 支付", StartedBy: "ci"}
+	if err := w.store.StartRelease(w.ctx, pay, rewind.AuditEvent{Actor: "ci", Action: rewind.ActionReleaseStart}); err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := requests.Actor{User: rewind.User{Username: "token:ci", Role: rewind.RoleOperator}, Token: "ci", Environments: []int64{w.env.ID + 1}}
 	for _, tc := range []struct {
 		name     string
+		actor    requests.Actor
 		id, to   int64
 		wantCode string
 	}{
-		{"an open release", open.ID, 0, rewind.ECONFLICT},
-		{"to itself", w.r1.ID, w.r1.ID, rewind.EINVALID},
-		{"to a later release", w.r1.ID, open.ID, rewind.EINVALID},
-		{"unknown release", w.r1.ID + 100, 0, rewind.ENOTFOUND},
+		{"an open release", otto, open.ID, 0, rewind.ECONFLICT},
+		{"to itself", otto, w.r1.ID, w.r1.ID, rewind.EINVALID},
+		{"to a later release", otto, w.r1.ID, open.ID, rewind.EINVALID},
+		{"to a release of another workflow", otto, w.r1.ID, pay.ID, rewind.EINVALID},
+		{"unknown release", otto, w.r1.ID + 100, 0, rewind.ENOTFOUND},
+		{"token bound to another environment", elsewhere, w.r1.ID, 0, rewind.ENOTFOUND},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := w.plans.ReleaseRollback(w.ctx, otto, tc.id, tc.to)
+			_, err := w.plans.ReleaseRollback(w.ctx, tc.actor, tc.id, tc.to)
 			if got := rewind.ErrorCode(err); got != tc.wantCode {
 				t.Errorf("code = %q (%v), want %q", got, err, tc.wantCode)
 			}
@@ -941,6 +1001,10 @@ func TestUndoFailedPlan(t *testing.T) {
 		t.Fatalf("step states %v, want %v", states, want)
 	}
 
+	elsewhere := requests.Actor{User: rewind.User{Username: "token:ci", Role: rewind.RoleOperator}, Token: "ci", Environments: []int64{w.env.ID + 1}}
+	if _, _, err := w.plans.Undo(w.ctx, elsewhere, r.ID); rewind.ErrorCode(err) != rewind.ENOTFOUND {
+		t.Errorf("undo by a token bound to another environment: %v, want %s", err, rewind.ENOTFOUND)
+	}
 	up, of, err := w.plans.Undo(w.ctx, otto, r.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -1101,24 +1165,6 @@ func TestSubmitUndoRefusesKeyTwice(t *testing.T) {
 	}
 }
 
-// runPlan submits the steps keys of p (confirming deletions by data ID),
-// has anna approve them, and waits for the plan to end; the runner runs.
-func (w *world) runPlan(p *plans.Plan, keys ...string) *rewind.Request {
-	w.t.Helper()
-	confirm := map[string]string{}
-	for _, st := range p.Steps {
-		confirm[st.Key] = st.Confirm
-	}
-	r, err := w.plans.Submit(w.ctx, otto, p, plans.Choice{Keys: keys, Confirm: confirm, Reason: reason, SeenHash: p.Hash})
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	if _, err := w.req.Decide(w.ctx, anna, r.ID, true, "同意"); err != nil {
-		w.t.Fatal(err)
-	}
-	return w.wait(r.ID, rewind.StateSucceeded, rewind.StateFailed)
-}
-
 func TestRollbackOfRollback(t *testing.T) {
 	w := newWorld(t)
 	w.startRunner()
@@ -1233,5 +1279,135 @@ func TestUndoDoneStepsOfEveryKind(t *testing.T) {
 	}
 	if _, err := w.plans.SubmitUndo(w.ctx, otto, of, up, plans.Choice{Keys: keys(up), Confirm: map[string]string{tkey(w.coupon): "coupon.yaml"}, Reason: "撤销", SeenHash: up.Hash}); err != nil {
 		t.Errorf("undo with the data ID: %v", err)
+	}
+}
+
+func TestRollbackToEarlierReleaseAcrossARollback(t *testing.T) {
+	w := newWorld(t)
+	w.startRunner()
+	afterR1 := w.orders()
+	var sql3, sql4 *rewind.Version
+	r2 := w.release("1.4.3 修复优惠券", func() {
+		w.service(w.api, "1.4.3", time.Time{})
+		sql3 = w.runSQL(`UPDATE orders SET buyer = '刘洋' WHERE id = 2`, 0)
+	})
+	if r := w.runPlan(w.plan(r2.ID, 0), tkey(w.api), sqlkey(sql3)); r.State != rewind.StateSucceeded {
+		t.Fatalf("rollback of 1.4.3: %s (%s)", r.State, r.Outcome)
+	}
+	r4 := w.release("1.4.4 支付改版", func() {
+		w.service(w.worker, "1.4.4", time.Time{})
+		sql4 = w.runSQL(`DELETE FROM orders WHERE id = 1`, 0)
+	})
+	// Release 1.4.3 and its rollback cancel out: a rollback to 1.4.2 undoes
+	// only 1.4.4.
+	p := w.plan(r4.ID, w.r1.ID)
+	if got, want := runnable(p), []string{tkey(w.worker), sqlkey(sql4)}; !slices.Equal(got, want) {
+		t.Errorf("runnable steps %v (all %v), want %v", got, keys(p), want)
+	}
+	if want := fmt.Sprintf("SQL change version %d was undone by version", sql3.Number); len(p.Warnings) != 1 || !strings.HasPrefix(p.Warnings[0], want) {
+		t.Errorf("warnings %q, want one starting %q", p.Warnings, want)
+	}
+	if st := stepOf(t, p, tkey(w.api)); !st.AlreadyThere {
+		t.Errorf("api: already there %v, want true (its rollback brought it back)", st.AlreadyThere)
+	}
+	if r := w.runPlan(p, runnable(p)...); r.State != rewind.StateSucceeded {
+		t.Fatalf("rollback to 1.4.2: %s (%s)", r.State, r.Outcome)
+	}
+	if got := w.orders(); !slices.Equal(got, afterR1) {
+		t.Errorf("orders = %v, want %v as release 1.4.2 left them", got, afterR1)
+	}
+}
+
+func TestRestartMidPlan(t *testing.T) {
+	w := newWorld(t)
+	p := w.plan(w.r1.ID, 0)
+	r, err := w.plans.Submit(w.ctx, otto, p, plans.Choice{Keys: []string{tkey(w.api), tkey(w.worker)}, Reason: reason, SeenHash: p.Hash})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.req.Decide(w.ctx, anna, r.ID, true, ""); err != nil {
+		t.Fatal(err)
+	}
+	// A Rewind that stopped right after changing api, before recording
+	// the end of step 1.
+	if r, err = w.store.Move(w.ctx, r.ID, []rewind.State{rewind.StateApproved}, rewind.StateRunning, "Started.", nil); err != nil {
+		t.Fatal(err)
+	}
+	st, err := w.store.MoveStep(w.ctx, r.Steps[0].ID, []rewind.StepState{rewind.StepWaiting}, rewind.StepRunning, "Started.", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.sys.Execute(w.ctx, r, st, w.api, w.before[w.api.ID], nil); err != nil {
+		t.Fatal(err)
+	}
+	w.startRunner()
+	r = w.wait(r.ID, rewind.StateSucceeded, rewind.StateFailed)
+	if r.State != rewind.StateSucceeded {
+		t.Fatalf("plan after the restart: %s (%s)", r.State, r.Outcome)
+	}
+	vs, _, err := w.store.Versions(w.ctx, w.api.ID, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	made := 0
+	for _, v := range vs {
+		if v.RequestID == r.ID {
+			made++
+		}
+	}
+	if made != 1 || !strings.HasPrefix(r.Steps[0].Outcome, "Checked after Rewind stopped") {
+		t.Errorf("api changed %d times by the plan, step 1 %q; want once, checked after the stop", made, r.Steps[0].Outcome)
+	}
+	if rel, _ := w.store.Release(w.ctx, w.r1.ID); rel.RolledBackBy != r.ID {
+		t.Errorf("release rolled back by %d, want %d", rel.RolledBackBy, r.ID)
+	}
+}
+
+func TestRestartAfterLastStep(t *testing.T) {
+	w := newWorld(t)
+	p := w.plan(w.r1.ID, 0)
+	r, err := w.plans.Submit(w.ctx, otto, p, plans.Choice{Keys: []string{tkey(w.api)}, Reason: reason, SeenHash: p.Hash})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.req.Decide(w.ctx, anna, r.ID, true, ""); err != nil {
+		t.Fatal(err)
+	}
+	// A Rewind that stopped after its last step ended and the release was
+	// recorded, before the plan's end was.
+	if r, err = w.store.Move(w.ctx, r.ID, []rewind.State{rewind.StateApproved}, rewind.StateRunning, "Started.", nil); err != nil {
+		t.Fatal(err)
+	}
+	st, err := w.store.MoveStep(w.ctx, r.Steps[0].ID, []rewind.StepState{rewind.StepWaiting}, rewind.StepRunning, "Started.", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := w.sys.Execute(w.ctx, r, st, w.api, w.before[w.api.ID], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.store.MoveStep(w.ctx, st.ID, []rewind.StepState{rewind.StepRunning}, rewind.StepSucceeded, out, nil); err != nil {
+		t.Fatal(err)
+	}
+	if r, err = w.store.Request(w.ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.store.PlanSucceeded(w.ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	w.startRunner()
+	if r = w.wait(r.ID, rewind.StateSucceeded, rewind.StateFailed); r.State != rewind.StateSucceeded {
+		t.Fatalf("plan after the restart: %s (%s)", r.State, r.Outcome)
+	}
+	all, err := w.store.Releases(w.ctx, w.wf.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, sum := range all {
+		names = append(names, sum.Release.Name)
+	}
+	if want := []string{"rollback of 1.4.2 春季大促", "1.4.2 春季大促"}; !slices.Equal(names, want) {
+		t.Errorf("releases %v, want %v (the rollback recorded once)", names, want)
 	}
 }
