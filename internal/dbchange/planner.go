@@ -52,6 +52,7 @@ func (s *Service) PlanStep(ctx context.Context, t *rewind.Target, g rewind.Goal)
 		return p, nil
 	case ex.RollbackSQL == "":
 		p.Blocked = "Rewind generated no rollback SQL for this change. " + ex.RollbackNote + " Type the rollback SQL for this step."
+		p.NeedsSQL = true
 	}
 	if sql.SQL != "" {
 		if p.Step.Payload, err = sql.Encode(); err != nil {

@@ -343,7 +343,7 @@ func chosen(p *Plan, ch Choice) (requests.NewRequest, error) {
 			if step, err = dbchange.WithSQL(st.StepPlan, typed); err != nil {
 				return requests.NewRequest{}, err
 			}
-			if st.Blocked != "" && !strings.Contains(st.Blocked, "generated no rollback SQL") {
+			if st.Blocked != "" && !st.NeedsSQL {
 				return requests.NewRequest{}, rewind.Errorf(rewind.EINVALID, "Step on %s cannot run: %s", st.Target.Label(), st.Blocked)
 			}
 		case st.Blocked != "":
