@@ -24,7 +24,7 @@ func (s *Server) requestView(c echo.Context, withDiff bool) (templates.RequestVi
 	if err != nil {
 		return templates.RequestView{}, err
 	}
-	item, err := s.requestItem(ctx, r, withDiff && len(r.Steps) == 1)
+	item, err := s.requestItem(ctx, r, withDiff)
 	if err != nil {
 		return templates.RequestView{}, err
 	}
@@ -70,6 +70,7 @@ func (s *Server) requestView(c echo.Context, withDiff bool) (templates.RequestVi
 // the diff from the version the requester saw to the target version.
 func (s *Server) requestItem(ctx context.Context, r *rewind.Request, withDiff bool) (templates.RequestItem, error) {
 	it := templates.RequestItem{R: r}
+	withDiff = withDiff && len(r.Steps) == 1 // a plan of several steps is shown step by step
 	var err error
 	if it.Target, err = s.store.Target(ctx, r.First().TargetID); err != nil {
 		return it, err
