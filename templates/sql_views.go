@@ -130,6 +130,16 @@ type ChangeFormView struct {
 	Blocked       string // why the form cannot be sent now
 	// Preview is the preview made on submitting, shown when it failed.
 	Preview *PreviewView
+	// Releases are the open releases the change may belong to; ReleaseID
+	// the one chosen.
+	Releases  []ReleaseOption
+	ReleaseID int64
+}
+
+// ReleaseOption is an open release a SQL change may belong to.
+type ReleaseOption struct {
+	ID    int64
+	Label string // WORKFLOW/NAME
 }
 
 // Action is where the form posts.

@@ -57,6 +57,9 @@ type apiSQL struct {
 	ConfirmNoSavedRows bool `json:"confirm_no_saved_rows"`
 	// SubmitWithFailingPreview submits although the preview fails, marked so for the approvers.
 	SubmitWithFailingPreview bool `json:"submit_with_failing_preview"`
+	// ReleaseID attaches the change to an open release of a workflow that
+	// holds the database: it becomes the release's item when it runs.
+	ReleaseID int64 `json:"release_id,omitempty"`
 }
 
 type apiPreviewBody struct {

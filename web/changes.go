@@ -52,6 +52,11 @@ func (s *Server) changeFormView(c echo.Context) (templates.ChangeFormView, error
 	if open := s.openRequest(c.Request().Context(), t.ID); open != nil {
 		v.Blocked = fmt.Sprintf("Request #%d is %s on this database; submit once it is finished or cancelled.", open.ID, open.State)
 	}
+	if open, err := s.releases().OpenReleasesFor(c.Request().Context(), actor(c), t.ID); err == nil {
+		for _, o := range open {
+			v.Releases = append(v.Releases, templates.ReleaseOption{ID: o.Release.ID, Label: o.Workflow.Name + "/" + o.Release.Name})
+		}
+	}
 	return v, nil
 }
 
@@ -86,8 +91,13 @@ func (s *Server) changeCreate(c echo.Context) error {
 	}
 	v.SQL, v.RollbackSQL, v.Reason = formSQL(c, "sql"), formSQL(c, "rollback_sql"), c.FormValue("reason")
 	v.Confirm = c.FormValue("confirm_no_saved_rows") == "1"
+	if rel := c.FormValue("release_id"); rel != "" && rel != "0" {
+		if v.ReleaseID, err = strconv.ParseInt(rel, 10, 64); err != nil {
+			v.ReleaseID = -1 // refused below as no open release
+		}
+	}
 	r, err := s.submitChange(c, t, d, changeInput{SQL: v.SQL, RollbackSQL: v.RollbackSQL, Reason: v.Reason,
-		ConfirmNoSavedRows: v.Confirm, SubmitWithFailingPreview: c.FormValue("submit_with_failing_preview") == "1"})
+		ConfirmNoSavedRows: v.Confirm, SubmitWithFailingPreview: c.FormValue("submit_with_failing_preview") == "1", ReleaseID: v.ReleaseID})
 	var refused *changeRefusal
 	if errors.As(err, &refused) {
 		v.Error, v.Syntax, v.Preview = refused.Message, refused.Syntax, refused.Preview
@@ -112,6 +122,8 @@ type changeInput struct {
 	// SubmitWithFailingPreview submits although the preview fails, marked
 	// so for the approvers.
 	SubmitWithFailingPreview bool
+	// ReleaseID, when not 0, is the open release the change belongs to.
+	ReleaseID int64
 }
 
 // changeRefusal says why a SQL change was not submitted: the field at
@@ -186,15 +198,36 @@ func (s *Server) submitChange(c echo.Context, t *rewind.Target, d *rewind.Databa
 		}
 		p.PreviewFailed, p.PreviewErrors = true, errs
 	}
+	if in.ReleaseID != 0 {
+		if err := s.checkOpenRelease(ctx, c, t, in.ReleaseID); err != nil {
+			return nil, invalid("release_id", rewind.ErrorMessage(err))
+		}
+	}
 	payload, err := p.Encode()
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.requests().Create(ctx, actor(c), requests.NewRequest{Kind: rewind.RequestChange, Reason: reason, Steps: []requests.NewStep{{Target: t, Payload: payload, Detail: "SQL change: " + statementSummary(stmts) + previewMark(p)}}})
+	r, err := s.requests().Create(ctx, actor(c), requests.NewRequest{Kind: rewind.RequestChange, Reason: reason, ReleaseID: in.ReleaseID,
+		Steps: []requests.NewStep{{Target: t, Payload: payload, Detail: "SQL change: " + statementSummary(stmts) + previewMark(p)}}})
 	if rewind.ErrorCode(err) == rewind.ECONFLICT {
 		return nil, &changeRefusal{Status: http.StatusConflict, Message: rewind.ErrorMessage(err)}
 	}
 	return r, err
+}
+
+// checkOpenRelease checks that release id is open and its workflow holds
+// database target t.
+func (s *Server) checkOpenRelease(ctx context.Context, c echo.Context, t *rewind.Target, id int64) error {
+	open, err := s.releases().OpenReleasesFor(ctx, actor(c), t.ID)
+	if err != nil {
+		return err
+	}
+	for _, o := range open {
+		if o.Release.ID == id {
+			return nil
+		}
+	}
+	return rewind.Errorf(rewind.EINVALID, "Release #%d is not an open release of a workflow that holds this database.", id)
 }
 
 // statementSummary names the statements of a change for the audit trail,

@@ -67,7 +67,8 @@ func newDBServer(t testing.TB, opt dbchange.Options) *dbServer {
 	done := make(chan struct{})
 	go func() { defer close(done); runner.Run(runCtx) }()
 	t.Cleanup(func() { stop(); <-done })
-	srv := New(store, noClusters{}, runner, log, Options{SessionKeys: [][]byte{make([]byte, 32), make([]byte, 32)}, Databases: svc})
+	srv := New(store, noClusters{}, runner, log, Options{SessionKeys: [][]byte{make([]byte, 32), make([]byte, 32)}, Databases: svc,
+		Planners: map[rewind.TargetKind]rewind.Planner{rewind.KindDatabase: svc}})
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	return &dbServer{url: ts.URL, store: store, target: target, db: d, raw: raw}

@@ -56,7 +56,11 @@ func (s *Server) releaseRollbackCreate(c echo.Context) error {
 	if err != nil {
 		return s.planRefused(c, p, ch, err)
 	}
-	flash(c, 's', "Rollback request #"+strconv.FormatInt(r.ID, 10)+" created: "+strconv.Itoa(len(r.Steps))+" steps under one approval.")
+	steps := strconv.Itoa(len(r.Steps)) + " steps"
+	if len(r.Steps) == 1 {
+		steps = "1 step"
+	}
+	flash(c, 's', "Rollback request #"+strconv.FormatInt(r.ID, 10)+" created: "+steps+" under one approval.")
 	return redirect(c, "/requests/"+strconv.FormatInt(r.ID, 10))
 }
 

@@ -121,6 +121,13 @@ func (s *Server) planSteps(ctx context.Context, v *templates.RequestView) error 
 		if st.ResultVersionID != 0 {
 			row.Result, _ = s.store.Version(ctx, st.ResultVersionID)
 		}
+		if t.Kind == rewind.KindService && st.VersionID != 0 && st.BaseVersionID != 0 {
+			to, err1 := s.store.Version(ctx, st.VersionID)
+			base, err2 := s.store.Version(ctx, st.BaseVersionID)
+			if err1 == nil && err2 == nil {
+				row.Images = rewind.ImageChanges(base.Images, to.Images)
+			}
+		}
 		v.Steps = append(v.Steps, row)
 	}
 	return nil

@@ -120,6 +120,7 @@ func clientCmd(ctx context.Context, cmd string, args []string, getenv func(strin
 	q := fs.String("q", "", "list: part of the name")
 	interval := fs.Duration("interval", 2*time.Second, "watch: how often to look")
 	anyway := fs.Bool("submit-with-failing-preview", false, "sql submit: submit although the preview fails")
+	release := fs.Int64("release", 0, "sql submit: the ID of the open release the change belongs to")
 	var pos []string
 	rest := args
 	for { // flags may follow the positional arguments
@@ -262,7 +263,7 @@ func clientCmd(ctx context.Context, cmd string, args []string, getenv func(strin
 		return show(r, func(w *tabwriter.Writer) { requestTable(w, r) })
 	case "sql":
 		if len(pos) != 3 || pos[0] != "submit" {
-			return errors.New("usage: rewind sql submit DATABASE FILE --reason TEXT")
+			return errors.New("usage: rewind sql submit DATABASE FILE --reason TEXT [--release ID]")
 		}
 		pos = pos[1:]
 		d, err := id(0, "database target ID")
@@ -273,7 +274,7 @@ func clientCmd(ctx context.Context, cmd string, args []string, getenv func(strin
 		if err != nil {
 			return fmt.Errorf("sql submit: %w", err)
 		}
-		r, err := c.SubmitSQL(ctx, d, string(text), *reason, *anyway)
+		r, err := c.SubmitSQL(ctx, d, string(text), *reason, *anyway, *release)
 		if err != nil {
 			return err
 		}

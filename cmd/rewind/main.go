@@ -49,7 +49,7 @@ API client (server and token from "rewind login", or REWIND_SERVER and REWIND_TO
   retry ID | skip ID --reason TEXT
                                  go on with a plan stopped at a failed step
   watch ID                       follow a request; exit 0 only if it succeeded
-  sql submit DATABASE FILE --reason TEXT
+  sql submit DATABASE FILE --reason TEXT [--release ID]
                                  submit a SQL change; prints the request ID
   workflow list [--env E]        list workflows with their current release and health
   release start --workflow W [--env E] --name N [--commit SHA] [--url URL] [-q]

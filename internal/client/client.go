@@ -260,9 +260,13 @@ func (c *Client) Watch(ctx context.Context, id int64, interval time.Duration, se
 	}
 }
 
-// SubmitSQL submits a SQL change on a database (its target ID).
-func (c *Client) SubmitSQL(ctx context.Context, database int64, sql, reason string, failingPreview bool) (*Request, error) {
+// SubmitSQL submits a SQL change on a database (its target ID), part of
+// release releaseID when it is not 0.
+func (c *Client) SubmitSQL(ctx context.Context, database int64, sql, reason string, failingPreview bool, releaseID int64) (*Request, error) {
 	var r Request
 	in := map[string]any{"sql": sql, "reason": reason, "submit_with_failing_preview": failingPreview}
+	if releaseID != 0 {
+		in["release_id"] = releaseID
+	}
 	return &r, c.do(ctx, "POST", "/databases/"+strconv.FormatInt(database, 10)+"/changes", in, &r)
 }

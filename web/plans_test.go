@@ -1,0 +1,131 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/rewindhq/rewind/internal/dbchange"
+	"github.com/rewindhq/rewind/internal/rewind"
+	"github.com/rewindhq/rewind/internal/sqlite"
+)
+
+var planHash = regexp.MustCompile(`name="plan" value="([0-9a-f]+)"`)
+
+// A SQL change submitted with a release becomes its item; the release is
+// rolled back as a plan under one approval, which restores the rows and
+// records the release rolled back.
+func TestReleaseRollbackPlan(t *testing.T) {
+	s := newDBServer(t, dbchange.Options{})
+	ctx := context.Background()
+	before := s.items(t)
+	otto, anna, vera := newClient(t, s.url), newClient(t, s.url), newClient(t, s.url)
+	otto.login("otto")
+	anna.login("anna")
+	vera.login("vera")
+
+	w := &rewind.Workflow{Name: "shop-backend", EnvironmentID: s.target.EnvironmentID, TargetIDs: []int64{s.target.ID}, CreatedBy: "adam"}
+	if err := s.store.SaveWorkflow(ctx, w, rewind.AuditEvent{Actor: "adam", Action: "workflow.change"}); err != nil {
+		t.Fatal(err)
+	}
+	rel := &rewind.Release{WorkflowID: w.ID, Name: "1.4.2 修复支付回调", StartedBy: "token:ci"}
+	if err := s.store.StartRelease(ctx, rel, rewind.AuditEvent{Actor: "token:ci", Action: "release.start"}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The change form offers the open release; a release that is not open
+	// is refused.
+	_, form := otto.get(s.path("/changes/new"))
+	if !strings.Contains(form, `data-testid="change-release"`) || !strings.Contains(form, "shop-backend/1.4.2 修复支付回调") {
+		t.Fatalf("the change form does not offer the open release:\n%s", form)
+	}
+	sqlText := "UPDATE items SET name = 'new' WHERE id <= 2;\r\nDELETE FROM items WHERE id = 3"
+	if code, body := otto.post(s.path("/changes"), url.Values{"csrf_token": {otto.csrf("/audit")}, "reason": {"price fix"}, "sql": {sqlText},
+		"release_id": {itoa(rel.ID + 100)}}); code != http.StatusUnprocessableEntity || !strings.Contains(body, "not an open release") {
+		t.Errorf("a change with an unknown release = %d", code)
+	}
+	id := submitted(t, otto, s.path("/changes"), url.Values{"csrf_token": {otto.csrf("/audit")}, "reason": {"price fix"}, "sql": {sqlText},
+		"release_id": {itoa(rel.ID)}})
+	if code, _ := anna.post("/requests/"+itoa(id)+"/approve", url.Values{"csrf_token": {anna.csrf("/audit")}}); code != http.StatusSeeOther {
+		t.Fatalf("approve the change = %d", code)
+	}
+	if r := s.waitState(t, id); r.State != rewind.StateSucceeded {
+		t.Fatalf("change %s: %s", r.State, r.Outcome)
+	}
+	changed := s.items(t)
+	if _, err := s.store.FinishRelease(ctx, rel.ID, rewind.ReleaseSucceeded, "", nil, rewind.AuditEvent{Actor: "token:ci", Action: "release.finish"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.store.Release(ctx, rel.ID)
+	if err != nil || len(got.Items) != 1 || got.Items[0].How != rewind.ItemAttached {
+		t.Fatalf("release items = %+v, %v; want the attached change", got.Items, err)
+	}
+
+	// The plan: one SQL step undoing the change; viewers may not see it.
+	planPath := "/releases/" + itoa(rel.ID) + "/rollback"
+	if code, _ := vera.get(planPath); code != http.StatusForbidden {
+		t.Errorf("viewer opening the plan = %d", code)
+	}
+	code, page := otto.get(planPath)
+	if code != http.StatusOK || strings.Count(page, `data-testid="plan-step"`) != 1 || !strings.Contains(page, `data-testid="plan-sql"`) {
+		t.Fatalf("plan page = %d\n%s", code, page)
+	}
+	m := planHash.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatal("the plan page holds no plan fingerprint")
+	}
+	key := "sql" + itoa(got.Items[0].VersionID)
+	post := func(hash, reason string) (int, string) {
+		return otto.post(planPath, url.Values{"csrf_token": {otto.csrf("/audit")}, "plan": {hash}, "step": {key}, "order-" + key: {"1"}, "reason": {reason}})
+	}
+	if code, body := post(strings.Repeat("0", 64), "回滚 1.4.2"); code != http.StatusConflict || !strings.Contains(body, "changed since the plan was shown") {
+		t.Errorf("a stale plan = %d", code)
+	}
+	if code, _ := post(m[1], " "); code != http.StatusUnprocessableEntity {
+		t.Errorf("no reason = %d", code)
+	}
+	if got := s.items(t); !sameLines(got, changed) {
+		t.Fatalf("refused plans changed rows: %v", got)
+	}
+	code, _ = post(m[1], "回滚 1.4.2：支付回调超时")
+	if code != http.StatusSeeOther {
+		t.Fatalf("submit the plan = %d", code)
+	}
+	reqs, err := s.store.Requests(ctx, sqlite.RequestFilter{ReleaseID: rel.ID})
+	if err != nil || len(reqs) != 2 {
+		t.Fatalf("requests of the release = %d, %v; want the change and its rollback", len(reqs), err)
+	}
+	plan := reqs[0]
+	if plan.Kind != rewind.RequestRollback || plan.State != rewind.StatePending || len(plan.Steps) != 1 || plan.RequiredApprovals != 1 {
+		t.Fatalf("plan request = %+v", plan)
+	}
+	_, body := anna.get("/requests/" + itoa(plan.ID))
+	if !strings.Contains(body, `data-testid="request-release"`) || !strings.Contains(body, `data-testid="request-step"`) {
+		t.Errorf("the plan's page does not show its release and steps:\n%s", body)
+	}
+	if code, _ := anna.post("/requests/"+itoa(plan.ID)+"/approve", url.Values{"csrf_token": {anna.csrf("/audit")}}); code != http.StatusSeeOther {
+		t.Fatalf("approve the plan = %d", code)
+	}
+	if r := s.waitState(t, plan.ID); r.State != rewind.StateSucceeded {
+		t.Fatalf("plan %s: %s", r.State, r.Outcome)
+	}
+	if got := s.items(t); !sameLines(got, before) {
+		t.Errorf("after the release's rollback: %v, want %v", got, before)
+	}
+	got, _ = s.store.Release(ctx, rel.ID)
+	if got.RolledBackBy != plan.ID {
+		t.Errorf("release rolled back by %d, want %d", got.RolledBackBy, plan.ID)
+	}
+	all, _ := s.store.Releases(ctx, w.ID)
+	if len(all) != 2 || all[0].Release.RollbackOf != rel.ID || all[0].Release.Name != "rollback of 1.4.2 修复支付回调" {
+		t.Errorf("releases after the rollback = %+v", all)
+	}
+	// Planned again, the release needs nothing: the change is rolled back.
+	_, page = otto.get(planPath)
+	if !strings.Contains(page, `data-testid="plan-already"`) {
+		t.Error("a rolled back change is offered again")
+	}
+}
