@@ -19,6 +19,8 @@
 //                                            aria-invalid="true" wins over it
 //   data-dismiss                             on a button inside .flash: removes the flash
 //   <time data-local datetime="...">        title becomes the time in the reader's zone
+//   data-filter="#list"                      on a text input: hides the elements of #list
+//                                            with data-filter-item not containing its text
 (function () {
   "use strict";
 
@@ -262,6 +264,25 @@
       }
     }
   }
+
+  // Filters: an input with data-filter="#list" hides the [data-filter-item]
+  // elements of #list whose value does not contain the typed text.
+  document.addEventListener("input", function (evt) {
+    var input = evt.target;
+    if (!input.hasAttribute || !input.hasAttribute("data-filter")) {
+      return;
+    }
+    var list = document.querySelector(input.getAttribute("data-filter"));
+    if (!list) {
+      return;
+    }
+    var text = input.value.trim().toLowerCase();
+    var items = list.querySelectorAll("[data-filter-item]");
+    for (var i = 0; i < items.length; i++) {
+      var match = items[i].getAttribute("data-filter-item").toLowerCase().indexOf(text) >= 0;
+      items[i].hidden = !match;
+    }
+  });
 
   function enhance(root) {
     restoreDiffModes(root);

@@ -44,7 +44,7 @@ func testIDs(doc *goquery.Document, selector string) []string {
 }
 
 func TestLayoutNav(t *testing.T) {
-	all := []string{"nav-services", "nav-configs", "nav-databases", "nav-approvals", "nav-audit", "nav-settings"}
+	all := []string{"nav-workflows", "nav-services", "nav-configs", "nav-databases", "nav-approvals", "nav-audit", "nav-settings"}
 	tests := []struct {
 		name        string
 		user        *UserView
@@ -55,9 +55,9 @@ func TestLayoutNav(t *testing.T) {
 		{name: "admin sees settings", user: &UserView{Username: "alice", Role: "admin"}, active: "settings",
 			wantLinks: all, wantCurrent: "nav-settings"},
 		{name: "approver", user: &UserView{Username: "bob", Role: "approver"}, active: "approvals",
-			wantLinks: all[:5], wantCurrent: "nav-approvals"},
+			wantLinks: all[:6], wantCurrent: "nav-approvals"},
 		{name: "viewer without active section", user: &UserView{Username: "carol", Role: "viewer"},
-			wantLinks: all[:5]},
+			wantLinks: all[:6]},
 		{name: "logged out", user: nil, wantLinks: nil},
 	}
 	for _, tt := range tests {

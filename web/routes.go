@@ -41,6 +41,18 @@ func (s *Server) routeList() []route {
 		{post, "/logout", public, s.logout, 0},
 
 		{get, "/", viewer, s.home, 0},
+		{get, "/workflows", viewer, s.workflowsList, 0},
+		{get, "/workflows/new", operator, s.workflowNew, 0},
+		{post, "/workflows", operator, s.workflowCreate, 0},
+		{get, "/workflows/:id", viewer, s.workflowShow, 0},
+		{get, "/workflows/:id/compare", viewer, s.workflowCompare, 0},
+		{get, "/workflows/:id/edit", operator, s.workflowEdit, 0},
+		{post, "/workflows/:id", operator, s.workflowUpdate, 0},
+		{post, "/workflows/:id/delete", operator, s.workflowDelete, 0},
+		{get, "/releases/:id", viewer, s.releaseShow, 0},
+		{post, "/releases/:id/block", operator, s.releaseBlock, 0},
+		{post, "/releases/:id/unblock", operator, s.releaseUnblock, 0},
+
 		{get, "/services", viewer, s.servicesList, 0},
 		{get, "/services/:id", viewer, s.serviceShow, 0},
 		{get, "/services/:id/status", viewer, s.serviceStatus, 0},
