@@ -60,6 +60,11 @@ func (s *Service) PlanStep(ctx context.Context, t *rewind.Target, g rewind.Goal)
 		}
 	}
 	d, err := s.store.Database(ctx, t.OwnerID)
+	if rewind.ErrorCode(err) == rewind.ENOTFOUND {
+		p.Blocked = "Database " + t.Name + " is no longer registered in Rewind."
+		p.Checks = append(p.Checks, rewind.Check{Name: "reachable", Message: p.Blocked})
+		return p, nil
+	}
 	if err != nil {
 		return nil, err
 	}
