@@ -16,6 +16,11 @@ func (s *Service) PlanStep(ctx context.Context, t *rewind.Target, g rewind.Goal)
 	to := g.To
 	p := &rewind.StepPlan{To: to}
 	ex, err := s.store.SQLExecution(ctx, to.ID)
+	if rewind.ErrorCode(err) == rewind.ENOTFOUND {
+		p.Step = rewind.Step{TargetID: t.ID, Detail: fmt.Sprintf("undo version %d of %s", to.Number, t.Name)}
+		p.Blocked = fmt.Sprintf("Rewind has no record of how version %d of %s ran, so it cannot undo it; undo it by hand.", to.Number, t.Name)
+		return p, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("plan rollback of version %d: %w", to.Number, err)
 	}
