@@ -47,7 +47,7 @@ type PlanStepRow struct {
 
 // Runnable reports whether the step may be ticked.
 func (r PlanStepRow) Runnable() bool {
-	return !r.Plan.AlreadyThere && (r.Plan.Blocked == "" || r.Target.Kind == rewind.KindDatabase && r.Plan.To != nil)
+	return !r.Plan.AlreadyThere && (r.Plan.Blocked == "" || r.Plan.NeedsSQL)
 }
 
 // runnableCount counts the steps that will run as the plan is shown.

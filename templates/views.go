@@ -206,6 +206,8 @@ type StepRow struct {
 	Target     *rewind.Target
 	TargetPath string
 	Result     *rewind.Version
+	// Images are, for a service, the image changes the step makes.
+	Images []rewind.ImageChange
 }
 
 // RequestItem is a rollback request in a list.

@@ -56,7 +56,11 @@ func (s *Server) releaseRollbackCreate(c echo.Context) error {
 	if err != nil {
 		return s.planRefused(c, p, ch, err)
 	}
-	flash(c, 's', "Rollback request #"+strconv.FormatInt(r.ID, 10)+" created: "+strconv.Itoa(len(r.Steps))+" steps under one approval.")
+	steps := strconv.Itoa(len(r.Steps)) + " steps"
+	if len(r.Steps) == 1 {
+		steps = "1 step"
+	}
+	flash(c, 's', "Rollback request #"+strconv.FormatInt(r.ID, 10)+" created: "+steps+" under one approval.")
 	return redirect(c, "/requests/"+strconv.FormatInt(r.ID, 10))
 }
 
@@ -221,4 +225,84 @@ func (s *Server) planView(c echo.Context, p *plans.Plan) (templates.PlanView, er
 		v.Steps = append(v.Steps, row)
 	}
 	return v, nil
+}
+
+// requestPlan builds the plan of release rollback request :id as it would be
+// planned now, with the request's steps ticked in their order.
+func (s *Server) requestPlan(c echo.Context) (*rewind.Request, *plans.Plan, templates.PlanView, error) {
+	ctx := c.Request().Context()
+	id, err := idParam(c, "id")
+	if err != nil {
+		return nil, nil, templates.PlanView{}, err
+	}
+	r, err := s.store.Request(ctx, id)
+	if err != nil {
+		return nil, nil, templates.PlanView{}, err
+	}
+	if r.Kind != rewind.RequestRollback || r.ReleaseID == 0 {
+		return nil, nil, templates.PlanView{}, rewind.Errorf(rewind.EINVALID, "Only the plan of a release's rollback can be changed here; cancel this request and ask again.")
+	}
+	p, err := s.plans().ReleaseRollback(ctx, actor(c), r.ReleaseID, r.ToReleaseID)
+	if err != nil {
+		return nil, nil, templates.PlanView{}, err
+	}
+	p.Of(r.ID)
+	v, err := s.planView(c, p)
+	if err != nil {
+		return nil, nil, v, err
+	}
+	v.Title, v.Action, v.Of = fmt.Sprintf("Change the plan of request #%d", r.ID), fmt.Sprintf("/requests/%d/plan", r.ID), r.ID
+	order := map[string]int{}
+	for _, st := range r.Steps {
+		order[stepKey(st)] = st.Position
+	}
+	for i := range v.Steps {
+		row := &v.Steps[i]
+		row.Ticked, row.Order = order[row.Key] > 0, order[row.Key]
+		if row.Order == 0 {
+			row.Order = len(r.Steps) + i + 1
+		}
+	}
+	return r, p, v, nil
+}
+
+// stepKey is the key a plan gives the work of step st.
+func stepKey(st rewind.Step) string {
+	if q, err := rewind.ParseSQLRequest(st.Payload); err == nil && q.OfVersion != 0 {
+		return "sql" + strconv.FormatInt(q.OfVersion, 10)
+	}
+	return "t" + strconv.FormatInt(st.TargetID, 10)
+}
+
+// requestPlanForm shows a release rollback request's plan, to change it
+// before it runs.
+func (s *Server) requestPlanForm(c echo.Context) error {
+	_, _, v, err := s.requestPlan(c)
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, s.meta(c, v.Title, "approvals"), templates.PlanPage(v))
+}
+
+// requestPlanUpdate gives the request the plan as now chosen; it then needs
+// approving again.
+func (s *Server) requestPlanUpdate(c echo.Context) error {
+	r, p, v, err := s.requestPlan(c)
+	if err != nil {
+		return err
+	}
+	ch := planChoice(c, p)
+	got, err := s.plans().Replan(c.Request().Context(), actor(c), r.ID, p, ch)
+	if err != nil {
+		return s.planFailed(c, v, ch, err)
+	}
+	msg := "The plan is unchanged."
+	if got.PlanHash != r.PlanHash {
+		msg = "The plan of request #" + strconv.FormatInt(r.ID, 10) + " changed; it is " + string(got.State) + " and needs approving again."
+		if got.State == rewind.StateApproved {
+			msg = "The plan of request #" + strconv.FormatInt(r.ID, 10) + " changed; it needs no approval."
+		}
+	}
+	flash(c, 's', msg)
+	return redirect(c, "/requests/"+strconv.FormatInt(r.ID, 10))
 }

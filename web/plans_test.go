@@ -129,3 +129,86 @@ func TestReleaseRollbackPlan(t *testing.T) {
 		t.Error("a rolled back change is offered again")
 	}
 }
+
+// An approval binds to the plan it saw: when the requester changes the plan,
+// the approval no longer counts and the plan needs approving again.
+func TestChangedPlanNeedsApprovingAgain(t *testing.T) {
+	s := newDBServer(t, dbchange.Options{})
+	ctx := context.Background()
+	env, err := s.store.Environment(ctx, s.target.EnvironmentID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otto, anna, adam := newClient(t, s.url), newClient(t, s.url), newClient(t, s.url)
+	otto.login("otto")
+	anna.login("anna")
+	adam.login("adam")
+	w := &rewind.Workflow{Name: "shop-backend", EnvironmentID: env.ID, TargetIDs: []int64{s.target.ID}, CreatedBy: "adam"}
+	if err := s.store.SaveWorkflow(ctx, w, rewind.AuditEvent{Actor: "adam", Action: "workflow.change"}); err != nil {
+		t.Fatal(err)
+	}
+	rel := &rewind.Release{WorkflowID: w.ID, Name: "2.0.0", StartedBy: "token:ci"}
+	if err := s.store.StartRelease(ctx, rel, rewind.AuditEvent{Actor: "token:ci", Action: "release.start"}); err != nil {
+		t.Fatal(err)
+	}
+	id := submitted(t, otto, s.path("/changes"), url.Values{"csrf_token": {otto.csrf("/audit")}, "reason": {"rename"},
+		"sql": {"UPDATE items SET name = 'renamed' WHERE id = 1"}, "release_id": {itoa(rel.ID)}})
+	anna.post("/requests/"+itoa(id)+"/approve", url.Values{"csrf_token": {anna.csrf("/audit")}})
+	s.waitState(t, id)
+	if _, err := s.store.FinishRelease(ctx, rel.ID, rewind.ReleaseSucceeded, "", nil, rewind.AuditEvent{Actor: "token:ci", Action: "release.finish"}); err != nil {
+		t.Fatal(err)
+	}
+	env.RequiredApprovals = 2
+	if err := s.store.SaveEnvironment(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+
+	planPath := "/releases/" + itoa(rel.ID) + "/rollback"
+	_, page := otto.get(planPath)
+	m := planHash.FindStringSubmatch(page)
+	rs, _ := s.store.Release(ctx, rel.ID)
+	key := "sql" + itoa(rs.Items[0].VersionID)
+	if code, _ := otto.post(planPath, url.Values{"csrf_token": {otto.csrf("/audit")}, "plan": {m[1]}, "step": {key}, "reason": {"undo 2.0.0"}}); code != http.StatusSeeOther {
+		t.Fatalf("submit = %d", code)
+	}
+	reqs, _ := s.store.Requests(ctx, sqlite.RequestFilter{ReleaseID: rel.ID, States: []rewind.State{rewind.StatePending}})
+	if len(reqs) != 1 {
+		t.Fatalf("%d pending plans, want 1", len(reqs))
+	}
+	plan := reqs[0]
+	if code, _ := anna.post("/requests/"+itoa(plan.ID)+"/approve", url.Values{"csrf_token": {anna.csrf("/audit")}}); code != http.StatusSeeOther {
+		t.Fatalf("first approval = %d", code)
+	}
+
+	// The requester types the rollback SQL instead: the plan changes.
+	_, page = otto.get("/requests/" + itoa(plan.ID) + "/plan")
+	m = planHash.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no plan to change:\n%s", page)
+	}
+	code, _ := otto.post("/requests/"+itoa(plan.ID)+"/plan", url.Values{"csrf_token": {otto.csrf("/audit")}, "plan": {m[1]}, "step": {key},
+		"sql-" + key: {"UPDATE items SET name = 'typed by otto' WHERE id = 1"}, "reason": {"undo 2.0.0"}})
+	if code != http.StatusSeeOther {
+		t.Fatalf("change the plan = %d", code)
+	}
+	got, _ := s.store.Request(ctx, plan.ID)
+	if got.State != rewind.StatePending || got.PlanHash == plan.PlanHash || len(got.Approvals) != 1 {
+		t.Fatalf("after the change: %s, %d approvals recorded, hash changed %v", got.State, len(got.Approvals), got.PlanHash != plan.PlanHash)
+	}
+	_, body := adam.get("/requests/" + itoa(plan.ID))
+	if !strings.Contains(body, `data-testid="approval-stale"`) || !strings.Contains(body, "0 of 2 needed") {
+		t.Error("the request page does not show the earlier approval as given on an earlier plan")
+	}
+	// The same approver decides again on the new plan; with a second one it runs.
+	for _, c := range []*client{anna, adam} {
+		if code, _ := c.post("/requests/"+itoa(plan.ID)+"/approve", url.Values{"csrf_token": {c.csrf("/audit")}}); code != http.StatusSeeOther {
+			t.Fatalf("approval of the new plan = %d", code)
+		}
+	}
+	if r := s.waitState(t, plan.ID); r.State != rewind.StateSucceeded {
+		t.Fatalf("plan %s: %s", r.State, r.Outcome)
+	}
+	if rows := s.items(t); rows[0] != "1|'typed by otto'|'1.50'|X'00FF'" {
+		t.Errorf("row 1 = %s, want the typed rollback's result", rows[0])
+	}
+}

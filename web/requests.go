@@ -24,7 +24,7 @@ func (s *Server) requestView(c echo.Context, withDiff bool) (templates.RequestVi
 	if err != nil {
 		return templates.RequestView{}, err
 	}
-	item, err := s.requestItem(ctx, r, withDiff && len(r.Steps) == 1)
+	item, err := s.requestItem(ctx, r, withDiff)
 	if err != nil {
 		return templates.RequestView{}, err
 	}
@@ -70,6 +70,7 @@ func (s *Server) requestView(c echo.Context, withDiff bool) (templates.RequestVi
 // the diff from the version the requester saw to the target version.
 func (s *Server) requestItem(ctx context.Context, r *rewind.Request, withDiff bool) (templates.RequestItem, error) {
 	it := templates.RequestItem{R: r}
+	withDiff = withDiff && len(r.Steps) == 1 // a plan of several steps is shown step by step
 	var err error
 	if it.Target, err = s.store.Target(ctx, r.First().TargetID); err != nil {
 		return it, err
@@ -120,6 +121,13 @@ func (s *Server) planSteps(ctx context.Context, v *templates.RequestView) error 
 		row := templates.StepRow{Step: st, Target: t, TargetPath: targetPath(t)}
 		if st.ResultVersionID != 0 {
 			row.Result, _ = s.store.Version(ctx, st.ResultVersionID)
+		}
+		if t.Kind == rewind.KindService && st.VersionID != 0 && st.BaseVersionID != 0 {
+			to, err1 := s.store.Version(ctx, st.VersionID)
+			base, err2 := s.store.Version(ctx, st.BaseVersionID)
+			if err1 == nil && err2 == nil {
+				row.Images = rewind.ImageChanges(base.Images, to.Images)
+			}
 		}
 		v.Steps = append(v.Steps, row)
 	}

@@ -85,6 +85,8 @@ func (s *Server) routeList() []route {
 		{post, "/requests/:id/retry", operator, s.requestRetry, 0},
 		{post, "/requests/:id/skip", operator, s.requestSkip, 0},
 		{get, "/requests/:id/undo", operator, s.requestUndoForm, 0},
+		{get, "/requests/:id/plan", operator, s.requestPlanForm, 0},
+		{post, "/requests/:id/plan", operator, s.requestPlanUpdate, sqlBodyLimit},
 		{post, "/requests/:id/undo", operator, s.requestUndoCreate, sqlBodyLimit},
 		{get, "/releases/:id/rollback", operator, s.releaseRollbackForm, 0},
 		{post, "/releases/:id/rollback", operator, s.releaseRollbackCreate, sqlBodyLimit},

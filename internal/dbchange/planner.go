@@ -16,6 +16,11 @@ func (s *Service) PlanStep(ctx context.Context, t *rewind.Target, g rewind.Goal)
 	to := g.To
 	p := &rewind.StepPlan{To: to}
 	ex, err := s.store.SQLExecution(ctx, to.ID)
+	if rewind.ErrorCode(err) == rewind.ENOTFOUND {
+		p.Step = rewind.Step{TargetID: t.ID, Detail: fmt.Sprintf("undo version %d of %s", to.Number, t.Name)}
+		p.Blocked = fmt.Sprintf("Rewind has no record of how version %d of %s ran, so it cannot undo it; undo it by hand.", to.Number, t.Name)
+		return p, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("plan rollback of version %d: %w", to.Number, err)
 	}
@@ -41,6 +46,7 @@ func (s *Service) PlanStep(ctx context.Context, t *rewind.Target, g rewind.Goal)
 				return p, nil
 			case rb.State == rewind.StatePending || rb.State == rewind.StateApproved || rb.State == rewind.StateRunning:
 				p.Blocked = fmt.Sprintf("Request #%d, %s, already rolls this change back.", rb.ID, rb.State)
+				p.OpenRequest = rb.ID
 			}
 		}
 	}
@@ -51,6 +57,7 @@ func (s *Service) PlanStep(ctx context.Context, t *rewind.Target, g rewind.Goal)
 		return p, nil
 	case ex.RollbackSQL == "":
 		p.Blocked = "Rewind generated no rollback SQL for this change. " + ex.RollbackNote + " Type the rollback SQL for this step."
+		p.NeedsSQL = true
 	}
 	if sql.SQL != "" {
 		if p.Step.Payload, err = sql.Encode(); err != nil {
@@ -58,6 +65,11 @@ func (s *Service) PlanStep(ctx context.Context, t *rewind.Target, g rewind.Goal)
 		}
 	}
 	d, err := s.store.Database(ctx, t.OwnerID)
+	if rewind.ErrorCode(err) == rewind.ENOTFOUND {
+		p.Blocked = "Database " + t.Name + " is no longer registered in Rewind."
+		p.Checks = append(p.Checks, rewind.Check{Name: "reachable", Message: p.Blocked})
+		return p, nil
+	}
 	if err != nil {
 		return nil, err
 	}

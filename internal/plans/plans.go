@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rewindhq/rewind/internal/dbchange"
 	"github.com/rewindhq/rewind/internal/releases"
@@ -27,6 +28,7 @@ type Store interface {
 	Target(ctx context.Context, id int64) (*rewind.Target, error)
 	Version(ctx context.Context, id int64) (*rewind.Version, error)
 	LatestVersion(ctx context.Context, targetID int64) (*rewind.Version, error)
+	VersionAt(ctx context.Context, targetID int64, at time.Time) (*rewind.Version, error)
 	Request(ctx context.Context, id int64) (*rewind.Request, error)
 	Release(ctx context.Context, id int64) (*rewind.Release, error)
 	Releases(ctx context.Context, workflow int64) ([]rewind.ReleaseSummary, error)
@@ -91,8 +93,9 @@ func (s *Service) ReleaseRollback(ctx context.Context, a requests.Actor, id, to 
 		}
 	}
 	// For each service and config, the state before the earliest release
-	// of the span that touched it; every SQL change of the span, undone
-	// newest first.
+	// of the span that touched it, or to an earlier release its state at
+	// that release's end (changes made between it and the next release
+	// are undone too); every SQL change of the span, undone newest first.
 	goals := map[int64]rewind.Goal{}
 	var order []int64
 	var changes []*rewind.Version
@@ -118,7 +121,15 @@ func (s *Service) ReleaseRollback(ctx context.Context, a requests.Actor, id, to 
 				continue
 			}
 			order = append(order, t.ID)
-			if b := before[t.ID]; b != nil {
+			b := before[t.ID]
+			if p.To != nil && p.To.FinishedAt != nil {
+				if b, err = s.store.VersionAt(ctx, t.ID, *p.To.FinishedAt); rewind.ErrorCode(err) == rewind.ENOTFOUND {
+					b = nil
+				} else if err != nil {
+					return nil, err
+				}
+			}
+			if b != nil {
 				goals[t.ID] = rewind.Goal{To: b}
 			} else if v, err := s.store.Version(ctx, it.VersionID); err == nil {
 				goals[t.ID] = rewind.Goal{To: v, Absent: true}
@@ -127,7 +138,8 @@ func (s *Service) ReleaseRollback(ctx context.Context, a requests.Actor, id, to 
 			}
 		}
 	}
-	for _, id := range order {
+	for i := len(order) - 1; i >= 0; i-- { // the last target the release changed first
+		id := order[i]
 		t, err := s.store.Target(ctx, id)
 		if err != nil {
 			return nil, err
@@ -137,6 +149,7 @@ func (s *Service) ReleaseRollback(ctx context.Context, a requests.Actor, id, to 
 		}
 	}
 	slices.SortFunc(changes, func(x, y *rewind.Version) int { return cmp.Compare(y.ID, x.ID) })
+	changes = withoutUndone(p, changes)
 	for _, v := range changes {
 		t, err := s.store.Target(ctx, v.TargetID)
 		if err != nil {
@@ -149,6 +162,34 @@ func (s *Service) ReleaseRollback(ctx context.Context, a requests.Actor, id, to 
 	sortSteps(p.Steps)
 	p.Hash = hashOf(p.Steps)
 	return p, nil
+}
+
+// withoutUndone drops, of SQL changes sorted newest first, each rollback
+// whose change is among them, with that change: a span that holds a
+// release and its rollback holds both, and together they changed nothing
+// (undoing the rollback alone would run the change again). It says so in
+// p's warnings.
+func withoutUndone(p *Plan, changes []*rewind.Version) []*rewind.Version {
+	in := map[int64]*rewind.Version{}
+	for _, v := range changes {
+		in[v.ID] = v
+	}
+	drop := map[int64]bool{}
+	for _, v := range changes {
+		of, err := strconv.ParseInt(v.Meta["of_version"], 10, 64)
+		if err != nil || v.Meta["kind"] != rewind.SQLKindRollback || in[of] == nil || drop[v.ID] || drop[of] {
+			continue
+		}
+		drop[v.ID], drop[of] = true, true
+		p.Warnings = append(p.Warnings, fmt.Sprintf("SQL change version %d was undone by version %d within these releases: neither needs a step.", in[of].Number, v.Number))
+	}
+	out := changes[:0]
+	for _, v := range changes {
+		if !drop[v.ID] {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // span returns release to of d's workflow and the releases after it up to
@@ -203,7 +244,7 @@ func (s *Service) add(ctx context.Context, p *Plan, key string, t *rewind.Target
 }
 
 // sortSteps puts steps in the default order, the reverse of a release:
-// services, then configs, then SQL (already newest first).
+// services, then configs, then SQL, each kind already newest first.
 func sortSteps(steps []Step) {
 	rank := map[rewind.TargetKind]int{rewind.KindService: 0, rewind.KindConfig: 1, rewind.KindDatabase: 2}
 	slices.SortStableFunc(steps, func(x, y Step) int { return cmp.Compare(rank[x.Target.Kind], rank[y.Target.Kind]) })
@@ -234,8 +275,47 @@ type Choice struct {
 // requester saw (SeenHash), or nothing is asked: any change of a target
 // since then sends the requester back to the plan.
 func (s *Service) Submit(ctx context.Context, a requests.Actor, p *Plan, ch Choice) (*rewind.Request, error) {
+	n, err := chosen(p, ch)
+	if err != nil {
+		return nil, err
+	}
+	return s.requests.Create(ctx, a, n)
+}
+
+// Of makes p the plan of request id as it stands: a step blocked only
+// because request id itself already does it is not blocked.
+func (p *Plan) Of(id int64) {
+	for i := range p.Steps {
+		if st := p.Steps[i].StepPlan; st.OpenRequest == id {
+			st.Blocked, st.OpenRequest = "", 0
+		}
+	}
+	p.Hash = hashOf(p.Steps)
+}
+
+// Replan gives request id, a release's rollback not yet running, the plan p
+// (made the plan of id by Of) as the requester now chose it. Its approvals then no longer count: it
+// needs approving again.
+func (s *Service) Replan(ctx context.Context, a requests.Actor, id int64, p *Plan, ch Choice) (*rewind.Request, error) {
+	r, err := s.store.Request(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if r.ReleaseID != p.Release.Release.ID || r.Kind != rewind.RequestRollback {
+		return nil, rewind.Errorf(rewind.EINVALID, "Request #%d does not roll back release %s.", id, p.Release.Release.Name)
+	}
+	n, err := chosen(p, ch)
+	if err != nil {
+		return nil, err
+	}
+	n.Detail = "plan changed: " + n.Detail
+	return s.requests.Replan(ctx, a, id, n)
+}
+
+// chosen is the request the requester's choice ch makes of plan p.
+func chosen(p *Plan, ch Choice) (requests.NewRequest, error) {
 	if ch.SeenHash != p.Hash {
-		return nil, rewind.Errorf(rewind.ECONFLICT, "The targets changed since the plan was shown; check the plan again, then submit.")
+		return requests.NewRequest{}, rewind.Errorf(rewind.ECONFLICT, "The targets changed since the plan was shown; check the plan again, then submit.")
 	}
 	byKey := map[string]Step{}
 	for _, st := range p.Steps {
@@ -250,27 +330,27 @@ func (s *Service) Submit(ctx context.Context, a requests.Actor, p *Plan, ch Choi
 	for _, key := range ch.Keys {
 		st, ok := byKey[key]
 		if !ok || seen[key] {
-			return nil, rewind.Errorf(rewind.EINVALID, "The plan has no step %q, or names it twice.", key)
+			return requests.NewRequest{}, rewind.Errorf(rewind.EINVALID, "The plan has no step %q, or names it twice.", key)
 		}
 		seen[key] = true
 		step := st.Step
 		typed := strings.TrimSpace(ch.SQL[key])
 		switch {
 		case st.AlreadyThere:
-			return nil, rewind.Errorf(rewind.EINVALID, "%s needs no step: it is already there.", st.Target.Label())
+			return requests.NewRequest{}, rewind.Errorf(rewind.EINVALID, "%s needs no step: it is already there.", st.Target.Label())
 		case typed != "" && st.Target.Kind == rewind.KindDatabase:
 			var err error
 			if step, err = dbchange.WithSQL(st.StepPlan, typed); err != nil {
-				return nil, err
+				return requests.NewRequest{}, err
 			}
-			if st.Blocked != "" && !strings.Contains(st.Blocked, "generated no rollback SQL") {
-				return nil, rewind.Errorf(rewind.EINVALID, "Step on %s cannot run: %s", st.Target.Label(), st.Blocked)
+			if st.Blocked != "" && !st.NeedsSQL {
+				return requests.NewRequest{}, rewind.Errorf(rewind.EINVALID, "Step on %s cannot run: %s", st.Target.Label(), st.Blocked)
 			}
 		case st.Blocked != "":
-			return nil, rewind.Errorf(rewind.EINVALID, "Step on %s cannot run: %s Untick it.", st.Target.Label(), st.Blocked)
+			return requests.NewRequest{}, rewind.Errorf(rewind.EINVALID, "Step on %s cannot run: %s Untick it.", st.Target.Label(), st.Blocked)
 		}
 		if st.Confirm != "" && strings.TrimSpace(ch.Confirm[key]) != st.Confirm {
-			return nil, rewind.Errorf(rewind.EINVALID, "Type the data ID %s to confirm its deletion.", st.Confirm)
+			return requests.NewRequest{}, rewind.Errorf(rewind.EINVALID, "Type the data ID %s to confirm its deletion.", st.Confirm)
 		}
 		n.Steps = append(n.Steps, requests.NewStep{Target: st.Target, To: st.To, Base: st.Current, Expected: step.Expected, Payload: step.Payload, Detail: step.Detail})
 		if st.Target.Kind == rewind.KindDatabase {
@@ -283,7 +363,7 @@ func (s *Service) Submit(ctx context.Context, a requests.Actor, p *Plan, ch Choi
 		}
 	}
 	if len(n.Steps) == 0 {
-		return nil, rewind.Errorf(rewind.EINVALID, "Tick at least one step: the plan has nothing to do.")
+		return requests.NewRequest{}, rewind.Errorf(rewind.EINVALID, "Tick at least one step: the plan has nothing to do.")
 	}
 	rel := p.Release.Workflow.Name + "/" + p.Release.Release.Name
 	n.Detail = fmt.Sprintf("roll back release %s (%d steps)", rel, len(n.Steps))
@@ -293,7 +373,7 @@ func (s *Service) Submit(ctx context.Context, a requests.Actor, p *Plan, ch Choi
 	if len(untouched) > 0 {
 		n.Detail += "; left out by the requester: " + strings.Join(untouched, ", ")
 	}
-	return s.requests.Create(ctx, a, n)
+	return n, nil
 }
 
 // Undo plans a new rollback that undoes the done steps of failed plan id,
@@ -355,10 +435,15 @@ func (s *Service) SubmitUndo(ctx context.Context, a requests.Actor, of *rewind.R
 	for _, st := range p.Steps {
 		byKey[st.Key] = st
 	}
+	seen := map[string]bool{}
 	for _, key := range ch.Keys {
 		st, ok := byKey[key]
-		if !ok || !st.Runnable() {
-			return nil, rewind.Errorf(rewind.EINVALID, "Step %q cannot be part of the plan.", key)
+		if !ok || !st.Runnable() || seen[key] {
+			return nil, rewind.Errorf(rewind.EINVALID, "Step %q cannot be part of the plan, or is named twice.", key)
+		}
+		seen[key] = true
+		if st.Confirm != "" && strings.TrimSpace(ch.Confirm[key]) != st.Confirm {
+			return nil, rewind.Errorf(rewind.EINVALID, "Type the data ID %s to confirm its deletion.", st.Confirm)
 		}
 		ns := requests.NewStep{Target: st.Target, To: st.To, Base: st.Current, Expected: st.Step.Expected, Payload: st.Step.Payload, Detail: st.Step.Detail}
 		if st.Target.Kind == rewind.KindDatabase {

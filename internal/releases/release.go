@@ -93,10 +93,10 @@ func (s *Service) releaseViews(ctx context.Context, w *rewind.Workflow) ([]Relea
 		switch {
 		case r.State == rewind.ReleaseOpen:
 			st.State, st.TimedOut = StateOpen, r.TimedOut(w.ReleaseTimeout, now)
+		case rolledBack: // a failed release too, once a plan rolled it back
+			st.State = StateRolledBack
 		case r.State == rewind.ReleaseFailed:
 			st.State = StateFailed
-		case rolledBack:
-			st.State = StateRolledBack
 		case current < 0:
 			st.State, current = StateCurrent, i
 		default:

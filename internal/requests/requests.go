@@ -27,6 +27,7 @@ type Store interface {
 	Decide(ctx context.Context, id int64, u rewind.User, approve bool, comment string, ev rewind.AuditEvent) (*rewind.Request, error)
 	Move(ctx context.Context, id int64, from []rewind.State, next rewind.State, outcome string, ev *rewind.AuditEvent) (*rewind.Request, error)
 	Resume(ctx context.Context, id, stepID int64, skip bool, note string, ev rewind.AuditEvent) (*rewind.Request, error)
+	ReplacePlan(ctx context.Context, id int64, steps []rewind.Step, ev rewind.AuditEvent) (*rewind.Request, error)
 }
 
 // Runner is told when a request may have become approved.
@@ -276,6 +277,51 @@ func (s *Service) resume(ctx context.Context, a Actor, id int64, skip bool, note
 	}
 	s.runner.Wake()
 	return r, nil
+}
+
+// Replan gives request id, not yet running, the plan of n's steps, with
+// n.Detail saying what changed. Only its requester (or an admin) may; the
+// approvals given stay recorded but count only for the plan they saw, so
+// a request that needs approval is pending again.
+func (s *Service) Replan(ctx context.Context, a Actor, id int64, n NewRequest) (*rewind.Request, error) {
+	r, ev, err := s.load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.may(rewind.RoleOperator, r.EnvironmentID); err != nil {
+		return nil, err
+	}
+	if err := r.CanCancel(a.User); err != nil {
+		return nil, rewind.Errorf(rewind.ErrorCode(err), "%s", strings.Replace(rewind.ErrorMessage(err), "cancel a request", "change a plan", 1))
+	}
+	if len(n.Steps) == 0 {
+		return nil, rewind.Errorf(rewind.EINVALID, "Tick at least one step: the plan has nothing to do.")
+	}
+	var steps []rewind.Step
+	for _, st := range n.Steps {
+		if st.Target == nil || st.Target.EnvironmentID != r.EnvironmentID {
+			return nil, rewind.Errorf(rewind.EINVALID, "Every step of a plan acts in the request's environment.")
+		}
+		steps = append(steps, st.step())
+	}
+	if rewind.PlanHash(renumber(steps)) == r.PlanHash {
+		return r, nil // the same plan: nothing changes, the approvals hold
+	}
+	ev.Actor, ev.Action, ev.Outcome, ev.Detail = a.Name(), rewind.ActionReplan, "ok", n.Detail
+	r, err = s.store.ReplacePlan(ctx, id, steps, ev)
+	if err != nil {
+		return nil, fmt.Errorf("change the plan of request %d: %w", id, err)
+	}
+	s.runner.Wake()
+	return r, nil
+}
+
+// renumber gives steps their positions, as the store will.
+func renumber(steps []rewind.Step) []rewind.Step {
+	for i := range steps {
+		steps[i].Position = i + 1
+	}
+	return steps
 }
 
 // load reads request id and the audit event that names what it acts on:

@@ -43,6 +43,12 @@ type StepPlan struct {
 	Confirm string
 	// Rows is, for SQL, how many saved rows the rollback restores.
 	Rows int
+	// NeedsSQL says a SQL step can run only with rollback SQL the requester
+	// types: Rewind generated none (Blocked says why).
+	NeedsSQL bool
+	// OpenRequest is the open request that already does this step, which
+	// blocks it (unless that request's own plan is being changed).
+	OpenRequest int64
 }
 
 // Check is one pre-flight check of a step.

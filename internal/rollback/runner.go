@@ -44,12 +44,13 @@ type Runner struct {
 	wg        sync.WaitGroup
 	mu        sync.Mutex
 	running   map[int64]bool
-	started   time.Time // requests started before this are not followed by this runner
+	started   time.Time // when it was made: requests started before are not followed by this runner
 }
 
 // NewRunner returns a runner using the given executors by target kind.
 func NewRunner(store Store, executors map[rewind.TargetKind]rewind.Executor, log *slog.Logger) *Runner {
-	return &Runner{store: store, executors: executors, log: log, wake: make(chan struct{}, 1), running: map[int64]bool{}}
+	return &Runner{store: store, executors: executors, log: log, wake: make(chan struct{}, 1), running: map[int64]bool{},
+		started: time.Now().UTC()}
 }
 
 // Wake tells the runner that a request may have become approved.
@@ -63,7 +64,6 @@ func (r *Runner) Wake() {
 // Run reconciles requests left running, then executes approved requests until
 // ctx ends; it then waits for running executions to record their state.
 func (r *Runner) Run(ctx context.Context) {
-	r.started = time.Now().UTC()
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
 	for {
@@ -238,15 +238,17 @@ func (r *Runner) finishPlan(ctx context.Context, p *plan) {
 	if req.Failed() != nil {
 		state, result = rewind.StateFailed, "failed"
 	}
-	done, err := r.store.Move(ctx, req.ID, []rewind.State{rewind.StateRunning}, state, outcome, r.planEvent(ctx, p, rewind.ActionResult, result, outcome))
-	if err != nil {
-		r.log.Error("record plan result", "request", req.ID, "err", err)
-		return
-	}
+	// What the plan means for its release is recorded before the plan is:
+	// a stop in between leaves the plan running, and the next start
+	// finishes it again (PlanSucceeded records once), so that a succeeded
+	// plan never lacks its release's record.
 	if state == rewind.StateSucceeded {
-		if err := r.store.PlanSucceeded(ctx, done); err != nil {
+		if err := r.store.PlanSucceeded(ctx, req); err != nil {
 			r.log.Error("record plan for its release", "request", req.ID, "err", err)
 		}
+	}
+	if _, err := r.store.Move(ctx, req.ID, []rewind.State{rewind.StateRunning}, state, outcome, r.planEvent(ctx, p, rewind.ActionResult, result, outcome)); err != nil {
+		r.log.Error("record plan result", "request", req.ID, "err", err)
 	}
 }
 

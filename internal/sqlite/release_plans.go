@@ -24,14 +24,22 @@ func (s *Store) StepEnded(ctx context.Context, r *rewind.Request, st *rewind.Ste
 }
 
 // PlanSucceeded records a release rolled back by plan r, in one transaction:
-// the release (and, for a rollback to an earlier release, every succeeded
+// the release (and, for a rollback to an earlier release, every finished
 // release after that one) is marked rolled back by r, and a release "rollback
-// of NAME" is recorded, its items the versions the steps made.
+// of NAME" is recorded, its items the versions the steps made. It records
+// once: called again for r, it changes nothing.
 func (s *Store) PlanSucceeded(ctx context.Context, r *rewind.Request) error {
 	if r.Kind != rewind.RequestRollback || r.ReleaseID == 0 {
 		return nil
 	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
+		var recorded bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM releases WHERE request_id = ?)`, r.ID).Scan(&recorded); err != nil {
+			return err
+		}
+		if recorded {
+			return nil // recorded before a stop; the plan is being finished again
+		}
 		var workflow, number int64
 		var name string
 		if err := tx.QueryRowContext(ctx, `SELECT workflow_id, number, name FROM releases WHERE id = ?`, r.ReleaseID).Scan(&workflow, &number, &name); err != nil {
@@ -46,8 +54,10 @@ func (s *Store) PlanSucceeded(ctx context.Context, r *rewind.Request) error {
 			from++
 			title += " to " + toName
 		}
+		// A failed release is marked too: its items changed the targets
+		// as much as a succeeded one's, and the plan undid them.
 		if _, err := tx.ExecContext(ctx, `UPDATE releases SET rolled_back_by = ?
-			WHERE workflow_id = ? AND number BETWEEN ? AND ? AND state = 'succeeded' AND rolled_back_by IS NULL`, r.ID, workflow, from, number); err != nil {
+			WHERE workflow_id = ? AND number BETWEEN ? AND ? AND state != 'open' AND rolled_back_by IS NULL`, r.ID, workflow, from, number); err != nil {
 			return fmt.Errorf("mark release %d rolled back: %w", r.ReleaseID, err)
 		}
 		started := s.now()

@@ -162,11 +162,7 @@ func (s *Store) ReplacePlan(ctx context.Context, id int64, steps []rewind.Step, 
 		if _, err := tx.ExecContext(ctx, `UPDATE requests SET plan_hash = ?, state = ?, updated_at = ? WHERE id = ?`, hash, next, fmtTime(s.now()), id); err != nil {
 			return err
 		}
-		ev.RequestID = id
-		if err := s.addAudit(ctx, tx, ev); err != nil {
-			return err
-		}
-		out, err = s.request(ctx, tx, id)
+		out, err = s.audited(ctx, tx, id, &ev)
 		return err
 	})
 	return out, err
@@ -247,11 +243,7 @@ func (s *Store) Decide(ctx context.Context, id int64, u rewind.User, approve boo
 				return err
 			}
 		}
-		ev.RequestID = id
-		if err := s.addAudit(ctx, tx, ev); err != nil {
-			return err
-		}
-		out, err = s.request(ctx, tx, id)
+		out, err = s.audited(ctx, tx, id, &ev)
 		return err
 	})
 	return out, err
@@ -278,13 +270,7 @@ func (s *Store) Move(ctx context.Context, id int64, from []rewind.State, next re
 		if err := s.move(ctx, tx, id, r.State, next, outcome); err != nil {
 			return err
 		}
-		if ev != nil {
-			ev.RequestID = id
-			if err := s.addAudit(ctx, tx, *ev); err != nil {
-				return err
-			}
-		}
-		out, err = s.request(ctx, tx, id)
+		out, err = s.audited(ctx, tx, id, ev)
 		return err
 	})
 	return out, err
@@ -321,6 +307,18 @@ func (s *Store) move(ctx context.Context, tx *sql.Tx, id int64, from, next rewin
 		return rewind.Errorf(rewind.ECONFLICT, "The request changed meanwhile; reload the page.")
 	}
 	return nil
+}
+
+// audited records ev (if any) about request id in tx and reads the request
+// back as the transaction leaves it.
+func (s *Store) audited(ctx context.Context, tx *sql.Tx, id int64, ev *rewind.AuditEvent) (*rewind.Request, error) {
+	if ev != nil {
+		ev.RequestID = id
+		if err := s.addAudit(ctx, tx, *ev); err != nil {
+			return nil, err
+		}
+	}
+	return s.request(ctx, tx, id)
 }
 
 // SetOutcome updates the outcome text of a request (progress while it runs).
@@ -482,11 +480,7 @@ func (s *Store) Resume(ctx context.Context, id, stepID int64, skip bool, note st
 		if err := s.move(ctx, tx, id, rewind.StateFailed, rewind.StateApproved, ev.Detail); err != nil {
 			return err
 		}
-		ev.RequestID = id
-		if err := s.addAudit(ctx, tx, ev); err != nil {
-			return err
-		}
-		out, err = s.request(ctx, tx, id)
+		out, err = s.audited(ctx, tx, id, &ev)
 		return err
 	})
 	return out, err

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/rewindhq/rewind/internal/rewind"
 )
@@ -151,6 +152,17 @@ func (s *Store) VersionByNumber(ctx context.Context, targetID, number int64) (*r
 // LatestVersion returns a target's newest version.
 func (s *Store) LatestVersion(ctx context.Context, targetID int64) (*rewind.Version, error) {
 	v, err := scanVersion(s.db.QueryRowContext(ctx, `SELECT `+versionCols+` FROM versions WHERE target_id = ? ORDER BY number DESC LIMIT 1`, targetID))
+	if err != nil {
+		return nil, notFound("Version", err)
+	}
+	return v, nil
+}
+
+// VersionAt returns the version a target held at time at: its newest
+// version made at or before then.
+func (s *Store) VersionAt(ctx context.Context, targetID int64, at time.Time) (*rewind.Version, error) {
+	v, err := scanVersion(s.db.QueryRowContext(ctx, `SELECT `+versionCols+` FROM versions WHERE target_id = ? AND created_at <= ?
+		ORDER BY created_at DESC, number DESC LIMIT 1`, targetID, fmtTime(at)))
 	if err != nil {
 		return nil, notFound("Version", err)
 	}
