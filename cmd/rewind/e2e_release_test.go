@@ -447,6 +447,10 @@ func (rig *releaseRig) pipeline(t testing.TB, name string, changes ...string) ap
 		tg := waitTarget(t, rig.url, rig.ottoToken, "configs", k, func(apiTargetRow) bool { return true })
 		before[k] = tg.Versions
 	}
+	// Kubernetes times a change to the second, and a change timed to the
+	// start's whole second is the release's: the Deployments made a moment
+	// ago must lie in an earlier second.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 20*time.Millisecond)))
 	id := strings.TrimSpace(mustCLI(t, rig.url, rig.ottoToken, "release", "start", "--workflow", "shop-backend", "--name", name,
 		"--commit", releaseCommit, "--url", releaseURL, "-q"))
 	for _, s := range f.services {
