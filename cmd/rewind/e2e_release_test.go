@@ -1057,8 +1057,10 @@ func TestReleaseRollbackKilledMidPlan(t *testing.T) {
 	store := openStoreRO(t, rw.dataDir)
 	mustCLI(t, rw.URL, rig.annaToken, "approve", strconv.FormatInt(id, 10), "--comment", "ok")
 
-	for i, name := range f.services {
+	planned := steps(t, store, id)
+	for i := range f.services {
 		pos := i + 1
+		name := strings.TrimPrefix(planned[i].Target, "service:")
 		waitStepRunning(t, store, id, pos, func() bool { return f.image(t, name) == image(name, true) })
 		rw.kill(t)
 		sts := steps(t, store, id)
@@ -1088,7 +1090,8 @@ func TestReleaseRollbackKilledMidPlan(t *testing.T) {
 		t.Errorf("steps started: %v; want each of the %d steps once", stepStarts(t, store, id), len(sts))
 	}
 	// The record must match the targets, whatever it says.
-	for i, name := range f.services {
+	for i := range f.services {
+		name := strings.TrimPrefix(sts[i].Target, "service:")
 		want := image(name, false)
 		if sts[i].State == "succeeded" {
 			want = image(name, true)
