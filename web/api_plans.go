@@ -7,7 +7,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/rewindhq/rewind/internal/plans"
-	"github.com/rewindhq/rewind/internal/rewind"
 )
 
 // apiPlan is a plan before it is asked for.
@@ -29,11 +28,18 @@ type apiPlanStep struct {
 	AlreadyThere   bool           `json:"already_there"`
 	Blocked        string         `json:"blocked,omitempty"`
 	Warnings       []string       `json:"warnings,omitempty"`
-	Checks         []rewind.Check `json:"checks"`
+	Checks         []apiPlanCheck     `json:"checks"`
 	Confirm        string         `json:"confirm,omitempty"` // to type in confirm[key] to allow the step
 	Rows           int            `json:"saved_rows,omitempty"`
 	CurrentVersion int64          `json:"current_version,omitempty"`
 	ToVersion      int64          `json:"to_version,omitempty"`
+}
+
+// apiPlanCheck is one pre-flight check of a step.
+type apiPlanCheck struct {
+	Name    string `json:"name"`
+	OK      bool   `json:"ok"`
+	Message string `json:"message"`
 }
 
 func toAPIPlan(p *plans.Plan) apiPlan {
@@ -46,10 +52,10 @@ func toAPIPlan(p *plans.Plan) apiPlan {
 	}
 	for _, st := range p.Steps {
 		s := apiPlanStep{Key: st.Key, TargetID: st.Target.ID, Target: st.Target.Label(), Kind: string(st.Target.Kind), Detail: st.Step.Detail,
-			Runnable: st.Runnable(), AlreadyThere: st.AlreadyThere, Blocked: st.Blocked, Warnings: st.Warnings, Checks: st.Checks,
+			Runnable: st.Runnable(), AlreadyThere: st.AlreadyThere, Blocked: st.Blocked, Warnings: st.Warnings, Checks: []apiPlanCheck{},
 			Confirm: st.Confirm, Rows: st.Rows}
-		if s.Checks == nil {
-			s.Checks = []rewind.Check{}
+		for _, ch := range st.Checks {
+			s.Checks = append(s.Checks, apiPlanCheck{ch.Name, ch.OK, ch.Message})
 		}
 		if st.Current != nil {
 			s.CurrentVersion = st.Current.Number

@@ -206,9 +206,9 @@ type PlanStep struct {
 	CurrentVersion int64  `json:"current_version"`
 	ToVersion      int64  `json:"to_version"`
 	Checks         []struct {
-		Name    string `json:"Name"`
-		OK      bool   `json:"OK"`
-		Message string `json:"Message"`
+		Name    string `json:"name"`
+		OK      bool   `json:"ok"`
+		Message string `json:"message"`
 	} `json:"checks"`
 }
 

@@ -26,10 +26,11 @@ func (s *Service) PlanStep(ctx context.Context, t *rewind.Target, g rewind.Goal)
 	}
 	p.Rows = ex.SavedRows
 	sql := rewind.SQLRequest{Kind: rewind.SQLKindRollback, SQL: ex.RollbackSQL, OfVersion: to.ID, Generated: true}
-	p.Step = rewind.Step{TargetID: t.ID, Detail: fmt.Sprintf("undo SQL change version %d of %s with its generated rollback SQL (%d saved rows)", to.Number, t.Name, ex.SavedRows)}
+	what := "change"
 	if ex.Kind == rewind.SQLKindRollback {
-		p.Step.Detail = fmt.Sprintf("undo SQL rollback version %d of %s with its generated rollback SQL (%d saved rows)", to.Number, t.Name, ex.SavedRows)
+		what = "rollback"
 	}
+	p.Step = rewind.Step{TargetID: t.ID, Detail: fmt.Sprintf("undo SQL %s version %d of %s with its generated rollback SQL (%s)", what, to.Number, t.Name, count(ex.SavedRows, "saved row"))}
 	rbs, err := s.store.SQLRollbacksOf(ctx, t.ID, to.ID)
 	if err != nil {
 		return nil, err
@@ -82,7 +83,7 @@ func (s *Service) PlanStep(ctx context.Context, t *rewind.Target, g rewind.Goal)
 		p.Checks = append(p.Checks, rewind.Check{Name: "reachable", OK: true, Message: "Database " + d.Name + " answers."})
 	}
 	p.Checks = append(p.Checks, rewind.Check{Name: "saved rows", OK: ex.SavedRows > 0 || ex.RollbackSQL != "",
-		Message: fmt.Sprintf("%d rows saved before the change ran; the rollback restores them and checks them afterwards.", ex.SavedRows)})
+		Message: count(ex.SavedRows, "row") + " saved before the change ran; the rollback restores them and checks them afterwards."})
 	return p, nil
 }
 
