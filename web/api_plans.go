@@ -28,7 +28,7 @@ type apiPlanStep struct {
 	AlreadyThere   bool           `json:"already_there"`
 	Blocked        string         `json:"blocked,omitempty"`
 	Warnings       []string       `json:"warnings,omitempty"`
-	Checks         []apiPlanCheck     `json:"checks"`
+	Checks         []apiPlanCheck `json:"checks"`
 	Confirm        string         `json:"confirm,omitempty"` // to type in confirm[key] to allow the step
 	Rows           int            `json:"saved_rows,omitempty"`
 	CurrentVersion int64          `json:"current_version,omitempty"`
