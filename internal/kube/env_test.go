@@ -86,12 +86,15 @@ func newEnv(t *testing.T) *env {
 	return &env{t: t, ctx: ctx, cs: cs, ns: ns, store: store, cluster: cluster, dir: dir, test: c}
 }
 
-// start starts a Manager watching the test's cluster and waits until it has
-// recorded what the cluster holds. It stops when the test ends.
-func (e *env) start() *Manager {
+// start starts a Manager (set up further by with) watching the test's
+// cluster and waits until it has recorded what the cluster holds. It stops when the test ends.
+func (e *env) start(with ...func(*Manager)) *Manager {
 	e.t.Helper()
 	m := NewManager(e.store, e.dir, testLogger(e.t))
 	m.RolloutTimeout = 2 * time.Minute
+	for _, f := range with {
+		f(m)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m.Start(ctx, []*rewind.Cluster{e.cluster})
 	e.t.Cleanup(func() {
