@@ -322,7 +322,10 @@ func chosen(p *Plan, ch Choice) (requests.NewRequest, error) {
 		byKey[st.Key] = st
 	}
 	seen := map[string]bool{}
-	n := requests.NewRequest{Kind: rewind.RequestRollback, Reason: ch.Reason, ReleaseID: p.Release.Release.ID}
+	n := requests.NewRequest{Kind: rewind.RequestRollback, Reason: ch.Reason}
+	if p.Release != nil {
+		n.ReleaseID = p.Release.Release.ID
+	}
 	if p.To != nil {
 		n.ToReleaseID = p.To.ID
 	}
@@ -365,10 +368,12 @@ func chosen(p *Plan, ch Choice) (requests.NewRequest, error) {
 	if len(n.Steps) == 0 {
 		return requests.NewRequest{}, rewind.Errorf(rewind.EINVALID, "Tick at least one step: the plan has nothing to do.")
 	}
-	rel := p.Release.Workflow.Name + "/" + p.Release.Release.Name
-	n.Detail = fmt.Sprintf("roll back release %s (%d steps)", rel, len(n.Steps))
-	if p.To != nil {
-		n.Detail = fmt.Sprintf("roll back release %s to %s (%d steps)", rel, p.To.Name, len(n.Steps))
+	if p.Release != nil {
+		rel := p.Release.Workflow.Name + "/" + p.Release.Release.Name
+		n.Detail = fmt.Sprintf("roll back release %s (%d steps)", rel, len(n.Steps))
+		if p.To != nil {
+			n.Detail = fmt.Sprintf("roll back release %s to %s (%d steps)", rel, p.To.Name, len(n.Steps))
+		}
 	}
 	if len(untouched) > 0 {
 		n.Detail += "; left out by the requester: " + strings.Join(untouched, ", ")
@@ -427,29 +432,10 @@ func (s *Service) Undo(ctx context.Context, a requests.Actor, id int64) (*Plan, 
 // SubmitUndo asks for plan p, built by Undo for failed request of, as the
 // requester chose it; the new request needs approving like any other.
 func (s *Service) SubmitUndo(ctx context.Context, a requests.Actor, of *rewind.Request, p *Plan, ch Choice) (*rewind.Request, error) {
-	if ch.SeenHash != p.Hash {
-		return nil, rewind.Errorf(rewind.ECONFLICT, "The targets changed since the plan was shown; check the plan again, then submit.")
+	n, err := chosen(p, ch)
+	if err != nil {
+		return nil, err
 	}
-	n := requests.NewRequest{Kind: rewind.RequestRollback, Reason: ch.Reason, Detail: fmt.Sprintf("undo the done steps of request #%d", of.ID)}
-	byKey := map[string]Step{}
-	for _, st := range p.Steps {
-		byKey[st.Key] = st
-	}
-	seen := map[string]bool{}
-	for _, key := range ch.Keys {
-		st, ok := byKey[key]
-		if !ok || !st.Runnable() || seen[key] {
-			return nil, rewind.Errorf(rewind.EINVALID, "Step %q cannot be part of the plan, or is named twice.", key)
-		}
-		seen[key] = true
-		if st.Confirm != "" && strings.TrimSpace(ch.Confirm[key]) != st.Confirm {
-			return nil, rewind.Errorf(rewind.EINVALID, "Type the data ID %s to confirm its deletion.", st.Confirm)
-		}
-		ns := requests.NewStep{Target: st.Target, To: st.To, Base: st.Current, Expected: st.Step.Expected, Payload: st.Step.Payload, Detail: st.Step.Detail}
-		if st.Target.Kind == rewind.KindDatabase {
-			ns.To, ns.Base = nil, nil
-		}
-		n.Steps = append(n.Steps, ns)
-	}
+	n.Detail = fmt.Sprintf("undo the done steps of request #%d (%d steps)", of.ID, len(n.Steps))
 	return s.requests.Create(ctx, a, n)
 }
