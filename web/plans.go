@@ -64,42 +64,42 @@ func (s *Server) releaseRollbackCreate(c echo.Context) error {
 	return redirect(c, "/requests/"+strconv.FormatInt(r.ID, 10))
 }
 
-// requestUndoForm shows the plan that undoes the done steps of a failed plan.
-func (s *Server) requestUndoForm(c echo.Context) error {
+// undoPlan builds the plan that undoes the done steps of failed request :id.
+func (s *Server) undoPlan(c echo.Context) (*plans.Plan, *rewind.Request, templates.PlanView, error) {
 	id, err := idParam(c, "id")
 	if err != nil {
-		return err
+		return nil, nil, templates.PlanView{}, err
 	}
 	p, of, err := s.plans().Undo(c.Request().Context(), actor(c), id)
 	if err != nil {
-		return err
+		return nil, nil, templates.PlanView{}, err
 	}
 	v, err := s.planView(c, p)
 	if err != nil {
-		return err
+		return nil, nil, v, err
 	}
 	v.Title, v.Action, v.Of = "Undo the done steps of request #"+strconv.FormatInt(of.ID, 10), fmt.Sprintf("/requests/%d/undo", of.ID), of.ID
+	return p, of, v, nil
+}
+
+// requestUndoForm shows the plan that undoes the done steps of a failed plan.
+func (s *Server) requestUndoForm(c echo.Context) error {
+	_, _, v, err := s.undoPlan(c)
+	if err != nil {
+		return err
+	}
 	return s.render(c, http.StatusOK, s.meta(c, v.Title, "approvals"), templates.PlanPage(v))
 }
 
 // requestUndoCreate asks for the undoing plan; it needs approving again.
 func (s *Server) requestUndoCreate(c echo.Context) error {
-	id, err := idParam(c, "id")
-	if err != nil {
-		return err
-	}
-	p, of, err := s.plans().Undo(c.Request().Context(), actor(c), id)
+	p, of, v, err := s.undoPlan(c)
 	if err != nil {
 		return err
 	}
 	ch := planChoice(c, p)
 	r, err := s.plans().SubmitUndo(c.Request().Context(), actor(c), of, p, ch)
 	if err != nil {
-		v, verr := s.planView(c, p)
-		if verr != nil {
-			return verr
-		}
-		v.Title, v.Action, v.Of = "Undo the done steps of request #"+strconv.FormatInt(of.ID, 10), fmt.Sprintf("/requests/%d/undo", of.ID), of.ID
 		return s.planFailed(c, v, ch, err)
 	}
 	flash(c, 's', "Request #"+strconv.FormatInt(r.ID, 10)+" created: it undoes the done steps of request #"+strconv.FormatInt(of.ID, 10)+".")

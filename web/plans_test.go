@@ -212,3 +212,97 @@ func TestChangedPlanNeedsApprovingAgain(t *testing.T) {
 		t.Errorf("row 1 = %s, want the typed rollback's result", rows[0])
 	}
 }
+
+// A plan stopped at a failed step offers the undoing of its done steps as a
+// new plan, approved again; it brings the database back to where the first
+// plan found it.
+func TestUndoDoneSteps(t *testing.T) {
+	s := newDBServer(t, dbchange.Options{})
+	ctx := context.Background()
+	otto, anna := newClient(t, s.url), newClient(t, s.url)
+	otto.login("otto")
+	anna.login("anna")
+	w := &rewind.Workflow{Name: "shop-backend", EnvironmentID: s.target.EnvironmentID, TargetIDs: []int64{s.target.ID}, CreatedBy: "adam"}
+	if err := s.store.SaveWorkflow(ctx, w, rewind.AuditEvent{Actor: "adam", Action: "workflow.change"}); err != nil {
+		t.Fatal(err)
+	}
+	rel := &rewind.Release{WorkflowID: w.ID, Name: "3.1.0", StartedBy: "token:ci"}
+	if err := s.store.StartRelease(ctx, rel, rewind.AuditEvent{Actor: "token:ci", Action: "release.start"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.raw.Exec(`CREATE TABLE tags (id INTEGER PRIMARY KEY, label TEXT); INSERT INTO tags VALUES (1, '热销'), (2, 'new')`); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"UPDATE tags SET label = '促销' WHERE id = 1", "UPDATE items SET price = '2.00' WHERE id = 1"} {
+		id := submitted(t, otto, s.path("/changes"), url.Values{"csrf_token": {otto.csrf("/audit")}, "reason": {"release 3.1.0"}, "sql": {q},
+			"release_id": {itoa(rel.ID)}})
+		anna.post("/requests/"+itoa(id)+"/approve", url.Values{"csrf_token": {anna.csrf("/audit")}})
+		if r := s.waitState(t, id); r.State != rewind.StateSucceeded {
+			t.Fatalf("change %s: %s", r.State, r.Outcome)
+		}
+	}
+	if _, err := s.store.FinishRelease(ctx, rel.ID, rewind.ReleaseSucceeded, "", nil, rewind.AuditEvent{Actor: "token:ci", Action: "release.finish"}); err != nil {
+		t.Fatal(err)
+	}
+	released := s.items(t)
+
+	planPath := "/releases/" + itoa(rel.ID) + "/rollback"
+	_, page := otto.get(planPath)
+	m := planHash.FindStringSubmatch(page)
+	rs, _ := s.store.Release(ctx, rel.ID)
+	form := url.Values{"csrf_token": {otto.csrf("/audit")}, "plan": {m[1]}, "reason": {"3.1.0 breaks checkout"}}
+	for i := len(rs.Items) - 1; i >= 0; i-- { // the plan's order: newest change first
+		form.Add("step", "sql"+itoa(rs.Items[i].VersionID))
+	}
+	if code, _ := otto.post(planPath, form); code != http.StatusSeeOther {
+		t.Fatalf("submit = %d", code)
+	}
+	reqs, _ := s.store.Requests(ctx, sqlite.RequestFilter{ReleaseID: rel.ID, States: []rewind.State{rewind.StatePending}})
+	if len(reqs) != 1 || len(reqs[0].Steps) != 2 {
+		t.Fatalf("pending plans = %+v", reqs)
+	}
+	plan := reqs[0]
+	// Someone renames the column the second step writes: it will fail.
+	if _, err := s.raw.Exec(`ALTER TABLE tags RENAME COLUMN label TO title`); err != nil {
+		t.Fatal(err)
+	}
+	anna.post("/requests/"+itoa(plan.ID)+"/approve", url.Values{"csrf_token": {anna.csrf("/audit")}})
+	failed := s.waitState(t, plan.ID)
+	if failed.State != rewind.StateFailed || failed.Steps[0].State != rewind.StepSucceeded || failed.Steps[1].State != rewind.StepFailed {
+		t.Fatalf("plan %s, steps %s %s: %s", failed.State, failed.Steps[0].State, failed.Steps[1].State, failed.Outcome)
+	}
+	if !strings.HasPrefix(failed.Outcome, "1 of 2 steps done; step 2 failed:") {
+		t.Errorf("outcome = %q", failed.Outcome)
+	}
+	_, body := otto.get("/requests/" + itoa(plan.ID))
+	if !strings.Contains(body, `data-testid="undo-done"`) || !strings.Contains(body, `data-testid="retry-step"`) {
+		t.Error("the failed plan's page offers no retry or undoing")
+	}
+	vera := newClient(t, s.url)
+	vera.login("vera")
+	if code, _ := vera.get("/requests/" + itoa(plan.ID) + "/undo"); code != http.StatusForbidden {
+		t.Errorf("a viewer opening the undo plan = %d", code)
+	}
+	_, page = otto.get("/requests/" + itoa(plan.ID) + "/undo")
+	m = planHash.FindStringSubmatch(page)
+	if m == nil || strings.Count(page, `data-testid="plan-step"`) != 1 {
+		t.Fatalf("undo plan page:\n%s", page)
+	}
+	key := "sql" + itoa(failed.Steps[0].ResultVersionID)
+	if code, _ := otto.post("/requests/"+itoa(plan.ID)+"/undo", url.Values{"csrf_token": {otto.csrf("/audit")}, "plan": {m[1]}, "step": {key},
+		"reason": {"keep 3.1.0 until the column is back"}}); code != http.StatusSeeOther {
+		t.Fatalf("submit the undoing = %d", code)
+	}
+	undo, _ := s.store.Requests(ctx, sqlite.RequestFilter{States: []rewind.State{rewind.StatePending}})
+	if len(undo) != 1 {
+		t.Fatalf("pending requests = %d, want the undoing plan waiting for approval", len(undo))
+	}
+	anna.post("/requests/"+itoa(undo[0].ID)+"/approve", url.Values{"csrf_token": {anna.csrf("/audit")}})
+	if r := s.waitState(t, undo[0].ID); r.State != rewind.StateSucceeded {
+		t.Fatalf("undoing %s: %s", r.State, r.Outcome)
+	}
+	var price string
+	if err := s.raw.QueryRow(`SELECT price FROM items WHERE id = 1`).Scan(&price); err != nil || price != "2.00" {
+		t.Errorf("price after the undoing = %q (%v), want the released 2.00 (released rows %v)", price, err, released)
+	}
+}
