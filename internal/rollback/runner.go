@@ -235,8 +235,14 @@ func (r *Runner) finishPlan(ctx context.Context, p *plan) {
 		return
 	}
 	state, result, outcome := rewind.StateSucceeded, "succeeded", Summary(req)
-	if req.Failed() != nil {
+	switch {
+	case req.Failed() != nil:
 		state, result = rewind.StateFailed, "failed"
+	case req.Done() < len(req.Steps):
+		// A step could not be started (the store refused): the plan is
+		// neither done nor failed; it stays running for the next start.
+		r.log.Error("plan stopped with steps not run", "request", req.ID, "done", req.Done(), "steps", len(req.Steps))
+		return
 	}
 	// What the plan means for its release is recorded before the plan is:
 	// a stop in between leaves the plan running, and the next start

@@ -167,6 +167,13 @@ func TestRunnerShutdownLeavesRunningThenReconciles(t *testing.T) {
 	rn := NewRunner(store, map[rewind.TargetKind]rewind.Executor{rewind.KindService: ex}, quiet)
 	go func() { defer close(done); rn.Run(ctx) }()
 	waitState(t, store, r.ID, rewind.StateRunning)
+	// Stop only once the step runs: a step still waiting at a stop is
+	// simply run by the next start.
+	for deadline := time.Now().Add(10 * time.Second); ex.calls.Load() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the step never started")
+		}
+	}
 	cancel()
 	<-done
 	got, _ := store.Request(context.Background(), r.ID)
