@@ -193,7 +193,7 @@ func withoutUndone(p *Plan, changes []*rewind.Version) []*rewind.Version {
 }
 
 // span returns release to of d's workflow and the releases after it up to
-// d's, newest first: the releases a rollback to it undoes.
+// d's, earliest first: the releases a rollback to it undoes.
 func (s *Service) span(ctx context.Context, d *releases.ReleaseDetail, to int64) (*rewind.Release, []*rewind.Release, error) {
 	target, err := s.store.Release(ctx, to)
 	if err != nil {
