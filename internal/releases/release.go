@@ -257,14 +257,20 @@ func (s *Service) FindWorkflow(ctx context.Context, a Actor, ref Ref) (*rewind.W
 	return nil, rewind.Errorf(rewind.EINVALID, "Workflow %q exists in %s; name the environment.", name, strings.Join(envs, " and "))
 }
 
+// releaseRef returns the workflow ref names and its release name, checked.
+func (s *Service) releaseRef(ctx context.Context, a Actor, ref Ref) (*rewind.Workflow, string, error) {
+	w, err := s.FindWorkflow(ctx, a, ref)
+	if err != nil {
+		return nil, "", err
+	}
+	name, err := rewind.ValidateName("release", ref.Release)
+	return w, name, err
+}
+
 // FindRelease returns the newest release named ref.Release of the workflow
 // ref names.
 func (s *Service) FindRelease(ctx context.Context, a Actor, ref Ref) (*rewind.Release, error) {
-	w, err := s.FindWorkflow(ctx, a, ref)
-	if err != nil {
-		return nil, err
-	}
-	name, err := rewind.ValidateName("release", ref.Release)
+	w, name, err := s.releaseRef(ctx, a, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -460,11 +466,7 @@ type CheckResult struct {
 // Check reports whether release name ref.Release of the workflow ref names
 // is blocked: CI refuses it then. A name without a release is not blocked.
 func (s *Service) Check(ctx context.Context, a Actor, ref Ref) (*CheckResult, error) {
-	w, err := s.FindWorkflow(ctx, a, ref)
-	if err != nil {
-		return nil, err
-	}
-	name, err := rewind.ValidateName("release", ref.Release)
+	w, name, err := s.releaseRef(ctx, a, ref)
 	if err != nil {
 		return nil, err
 	}

@@ -139,16 +139,6 @@ func (r *Request) First() *Step {
 	return &r.Steps[0]
 }
 
-// Step returns the step with that ID, or nil.
-func (r *Request) Step(id int64) *Step {
-	for i := range r.Steps {
-		if r.Steps[i].ID == id {
-			return &r.Steps[i]
-		}
-	}
-	return nil
-}
-
 // Done counts the steps that succeeded or were skipped.
 func (r *Request) Done() int {
 	n := 0

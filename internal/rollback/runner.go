@@ -215,11 +215,6 @@ func (r *Runner) endStep(ctx context.Context, p *plan, i int, st *rewind.Step, e
 		ended = st
 		ended.State, ended.Outcome = state, outcome
 	}
-	if full, lerr := r.store.Request(ctx, p.req.ID); lerr == nil {
-		if s := full.Step(st.ID); s != nil {
-			ended = s
-		}
-	}
 	if herr := r.store.StepEnded(ctx, p.req, ended); herr != nil {
 		r.log.Error("record step for its release", "request", p.req.ID, "step", st.Position, "err", herr)
 	}
