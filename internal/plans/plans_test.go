@@ -1092,6 +1092,14 @@ func TestResumeFailedPlan(t *testing.T) {
 			if rel, _ := w.store.Release(w.ctx, w.r1.ID); rel.RolledBackBy != r.ID {
 				t.Errorf("release rolled back by %d, want %d", rel.RolledBackBy, r.ID)
 			}
+			// The rollback's own release says which step left its target as it was.
+			made, err := w.store.ReleaseByName(w.ctx, w.wf.ID, "rollback of "+w.r1.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if skipped := strings.Contains(made.Note, "step 2") && strings.Contains(made.Note, "配置已被他人修改，跳过"); skipped != (tc.want == rewind.StepSkipped) {
+				t.Errorf("rollback release note = %q", made.Note)
+			}
 		})
 	}
 }

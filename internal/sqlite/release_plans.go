@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 
 	"github.com/rewindhq/rewind/internal/rewind"
 )
@@ -64,9 +65,17 @@ func (s *Store) PlanSucceeded(ctx context.Context, r *rewind.Request) error {
 		if r.StartedAt != nil {
 			started = *r.StartedAt
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO releases (workflow_id, number, name, started_by, started_at, finished_at, state, rollback_of, request_id)
-			VALUES (?, (SELECT COALESCE(MAX(number), 0) + 1 FROM releases WHERE workflow_id = ?), ?, ?, ?, ?, 'succeeded', ?, ?)`,
-			workflow, workflow, title, r.Requester, fmtTime(started), fmtTime(s.now()), r.ReleaseID, r.ID)
+		// A skipped step left its target as it was: the record says so.
+		var skipped []string
+		for _, st := range r.Steps {
+			if st.State == rewind.StepSkipped {
+				skipped = append(skipped, fmt.Sprintf("step %d (%s) was skipped: %s", st.Position, st.Detail, st.Note))
+			}
+		}
+		note := strings.Join(skipped, "; ")
+		res, err := tx.ExecContext(ctx, `INSERT INTO releases (workflow_id, number, name, started_by, started_at, finished_at, state, note, rollback_of, request_id)
+			VALUES (?, (SELECT COALESCE(MAX(number), 0) + 1 FROM releases WHERE workflow_id = ?), ?, ?, ?, ?, 'succeeded', ?, ?, ?)`,
+			workflow, workflow, title, r.Requester, fmtTime(started), fmtTime(s.now()), note, r.ReleaseID, r.ID)
 		if err != nil {
 			return fmt.Errorf("record rollback of release %d: %w", r.ReleaseID, err)
 		}
