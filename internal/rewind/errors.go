@@ -20,16 +20,21 @@ const (
 )
 
 // Error is an error whose message may be shown to users as it is.
+// Format and Args, when set, are what Message was made of, so that the
+// message can be shown in the reader's language (package i18n looks the
+// format up in its catalogues).
 type Error struct {
 	Code    string
 	Message string
+	Format  string
+	Args    []any
 }
 
 func (e *Error) Error() string { return e.Message }
 
 // Errorf returns an *Error with the given code and a formatted message.
 func Errorf(code, format string, args ...any) *Error {
-	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Format: format, Args: args}
 }
 
 // ErrorCode returns the code of the first *Error in err's chain, or EINTERNAL.
