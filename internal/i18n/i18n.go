@@ -5,7 +5,8 @@
 // A message's ID is its English text, a fmt format ("Roll back %s to
 // version %d"), so code reads as what it shows. The catalogues in locales/
 // (one JSON file per language, the same keys in each) give each ID its text
-// per language; a value is either a string or, for texts that depend on a
+// per language, split into one file per part of Rewind: locales/<locale>/*.json);
+// a value is either a string or, for texts that depend on a
 // count, an object {"one": …, "other": …}. Translations may reorder
 // arguments with explicit indexes (%[2]s).
 //
@@ -20,6 +21,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path"
 	"strconv"
 	"strings"
@@ -256,7 +258,7 @@ func (m message) pick(l Locale, n int) string {
 	return m.Other
 }
 
-//go:embed locales/*.json
+//go:embed locales
 var files embed.FS
 
 var catalogues = mustLoad()
@@ -275,15 +277,29 @@ func mustLoad() map[Locale]map[string]message {
 	return out
 }
 
+// load reads the catalogue of locale l: every locales/<l>/*.json file, one
+// per part of Rewind, merged. A key in two files is a mistake.
 func load(l Locale) (map[string]message, error) {
-	name := path.Join("locales", string(l)+".json")
-	b, err := files.ReadFile(name)
-	if err != nil {
-		return nil, fmt.Errorf("i18n: %w", err)
+	names, err := fs.Glob(files, path.Join("locales", string(l), "*.json"))
+	if err != nil || len(names) == 0 {
+		return nil, fmt.Errorf("i18n: no catalogue files for %s", l)
 	}
 	c := map[string]message{}
-	if err := json.Unmarshal(b, &c); err != nil {
-		return nil, fmt.Errorf("i18n: %s: %w", name, err)
+	for _, name := range names {
+		b, err := files.ReadFile(name)
+		if err != nil {
+			return nil, fmt.Errorf("i18n: %w", err)
+		}
+		part := map[string]message{}
+		if err := json.Unmarshal(b, &part); err != nil {
+			return nil, fmt.Errorf("i18n: %s: %w", name, err)
+		}
+		for k, m := range part {
+			if _, dup := c[k]; dup {
+				return nil, fmt.Errorf("i18n: %s: %q is also in another file of %s", name, k, l)
+			}
+			c[k] = m
+		}
 	}
 	return c, nil
 }
