@@ -3,12 +3,11 @@
 // Chinese.
 //
 // A message's ID is its English text, a fmt format ("Roll back %s to
-// version %d"), so code reads as what it shows. The catalogues in locales/
-// (one JSON file per language, the same keys in each) give each ID its text
-// per language, split into one file per part of Rewind: locales/<locale>/*.json);
-// a value is either a string or, for texts that depend on a
-// count, an object {"one": …, "other": …}. Translations may reorder
-// arguments with explicit indexes (%[2]s).
+// version %d"), so code reads as what it shows. The catalogues give each ID
+// its text per language: locales/<locale>/*.json, one file per part of
+// Rewind, the same keys in every locale. A value is either a string or, for
+// texts that depend on a count, an object {"one": …, "other": …}.
+// Translations may reorder arguments with explicit indexes (%[2]s).
 //
 // The locale travels in the context: the web layer puts the user's choice
 // (else Accept-Language) there with WithLocale, and templates call T(ctx, …).
