@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // the database/sql driver
@@ -28,6 +29,12 @@ type Store struct {
 	db  *sql.DB
 	box Sealer
 	now func() time.Time
+
+	// The transactions that wrote to the outbox, and who is told when
+	// they commit (see notice).
+	wakeMu   sync.Mutex
+	wakeTx   map[*sql.Tx]bool
+	onNotice func()
 }
 
 // Open opens (creating if needed) the store at path and applies migrations.
@@ -51,7 +58,7 @@ func Open(ctx context.Context, path string, box Sealer) (*Store, error) {
 		sqlDB.Close()
 		return nil, fmt.Errorf("migrate store %s: %w", path, err)
 	}
-	return &Store{db: sqlDB, box: box, now: func() time.Time { return time.Now().UTC() }}, nil
+	return &Store{db: sqlDB, box: box, now: func() time.Time { return time.Now().UTC() }, wakeTx: map[*sql.Tx]bool{}}, nil
 }
 
 // Close closes the store.
@@ -74,9 +81,12 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 	defer tx.Rollback()
 	if err := fn(tx); err != nil {
+		s.committed(tx, false)
 		return err
 	}
-	return tx.Commit()
+	err = tx.Commit()
+	s.committed(tx, err == nil)
+	return err
 }
 
 const timeFormat = "2006-01-02T15:04:05.000000000Z07:00"
