@@ -133,12 +133,11 @@ func (s *Store) SaveChannel(ctx context.Context, c *notify.Channel) error {
 		return nil
 	}
 	c.CreatedAt = s.now()
-	res, err := s.db.ExecContext(ctx, `INSERT INTO notify_channels (name, kind, locale, settings, secret_enc, shown, enabled, created_by, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, c.Name, c.Kind, c.Locale, string(settings), sealed, c.Shown, c.Enabled, c.CreatedBy, fmtTime(c.CreatedAt))
+	err = s.db.QueryRowContext(ctx, `INSERT INTO notify_channels (name, kind, locale, settings, secret_enc, shown, enabled, created_by, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, c.Name, c.Kind, c.Locale, string(settings), sealed, c.Shown, c.Enabled, c.CreatedBy, fmtTime(c.CreatedAt)).Scan(&c.ID)
 	if err != nil {
 		return uniqueErr("A channel", c.Name, err)
 	}
-	c.ID, _ = res.LastInsertId()
 	return nil
 }
 
@@ -224,13 +223,12 @@ func scanRule(row rowScanner) (notify.Rule, error) {
 // AddRule stores a rule.
 func (s *Store) AddRule(ctx context.Context, r *notify.Rule) error {
 	r.CreatedAt = s.now()
-	res, err := s.db.ExecContext(ctx, `INSERT INTO notify_rules (channel_id, environment_id, workflow_id, events, user_id, locale, mine_only, created_by, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.ChannelID, nullID(r.EnvironmentID), nullID(r.WorkflowID), notify.JoinEvents(r.Events),
-		nullID(r.UserID), r.Locale, r.MineOnly, r.CreatedBy, fmtTime(r.CreatedAt))
+	err := s.db.QueryRowContext(ctx, `INSERT INTO notify_rules (channel_id, environment_id, workflow_id, events, user_id, locale, mine_only, created_by, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, r.ChannelID, nullID(r.EnvironmentID), nullID(r.WorkflowID), notify.JoinEvents(r.Events),
+		nullID(r.UserID), r.Locale, r.MineOnly, r.CreatedBy, fmtTime(r.CreatedAt)).Scan(&r.ID)
 	if err != nil {
 		return fmt.Errorf("add rule: %w", err)
 	}
-	r.ID, _ = res.LastInsertId()
 	return nil
 }
 
