@@ -82,6 +82,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	runner := rollback.NewRunner(store, executors, log)
 	runnerDone := make(chan struct{})
 	go func() { defer close(runnerDone); runner.Run(runCtx) }()
+	senderDone := startSender(runCtx, store, configs, cfg.ExternalURL, log)
 
 	proxies, err := cfg.TrustedProxyNets()
 	if err != nil {
@@ -99,6 +100,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		TrustedProxies:     proxies,
 		SessionLifetime:    cfg.SessionLifetime,
 		SessionIdle:        cfg.SessionIdle,
+		ExternalURL:        cfg.ExternalURL,
 	})
 	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -124,6 +126,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	case err := <-serveErr:
 		stopWork()
 		<-runnerDone
+		<-senderDone
 		return err
 	case <-ctx.Done():
 	}
@@ -135,6 +138,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	stopWork()
 	<-runnerDone
+	<-senderDone
 	services.Stop()
 	log.Info("stopped")
 	return nil

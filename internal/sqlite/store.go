@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync"
 	"time"
 
 	"modernc.org/sqlite" // the database/sql driver
@@ -36,6 +37,12 @@ type Store struct {
 	box    Sealer
 	now    func() time.Time
 	engine string // db.SQLite or db.Postgres
+
+	// The transactions that wrote to the outbox, and who is told when
+	// they commit (see notice).
+	wakeMu   sync.Mutex
+	wakeTx   map[*sql.Tx]bool
+	onNotice func()
 }
 
 // Open opens the store named by store, a SQLite file's path (created if
@@ -64,7 +71,7 @@ func Open(ctx context.Context, store string, box Sealer) (*Store, error) {
 		sqlDB.Close()
 		return nil, fmt.Errorf("migrate store %s: %w", path, err)
 	}
-	return &Store{db: sqlDB, box: box, now: func() time.Time { return time.Now().UTC() }, engine: db.SQLite}, nil
+	return newStore(sqlDB, box, db.SQLite), nil
 }
 
 // openPostgres opens the PostgreSQL store at url and applies migrations.
@@ -91,7 +98,11 @@ func openPostgres(ctx context.Context, url string, box Sealer) (*Store, error) {
 		}
 		return fail("migrate", err)
 	}
-	return &Store{db: sqlDB, box: box, now: func() time.Time { return time.Now().UTC() }, engine: db.Postgres}, nil
+	return newStore(sqlDB, box, db.Postgres), nil
+}
+
+func newStore(sqlDB *sql.DB, box Sealer, engine string) *Store {
+	return &Store{db: sqlDB, box: box, now: func() time.Time { return time.Now().UTC() }, engine: engine, wakeTx: map[*sql.Tx]bool{}}
 }
 
 // Engine names the store's engine: db.SQLite or db.Postgres.
@@ -130,9 +141,12 @@ func (s *Store) tryTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 	defer tx.Rollback()
 	if err := fn(tx); err != nil {
+		s.committed(tx, false)
 		return err
 	}
-	return tx.Commit()
+	err = tx.Commit()
+	s.committed(tx, err == nil)
+	return err
 }
 
 // insert runs an INSERT and returns the ID of the row it added.
