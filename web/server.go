@@ -54,6 +54,9 @@ type Options struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the
 	// client; with none, the client is the direct peer and the header is ignored.
 	TrustedProxies []*net.IPNet
+	// Throttle slows down failed logins; nil: one in memory, for this
+	// Rewind alone (replicas share one kept in the store).
+	Throttle *auth.Throttle
 	// SessionLifetime is how long a login lasts at most (default 12h);
 	// SessionIdle how long without a request (default 2h).
 	SessionLifetime, SessionIdle time.Duration
@@ -88,7 +91,11 @@ func New(store *sqlite.Store, services Services, runner Runner, log *slog.Logger
 	// messages; the server keeps the session itself and enforces its end.
 	cs := sessions.NewCookieStore(opt.SessionKeys...)
 	cs.Options = &sessions.Options{Path: "/", MaxAge: int(opt.SessionLifetime.Seconds()), HttpOnly: true, Secure: opt.SecureCookies, SameSite: http.SameSiteLaxMode}
-	return &Server{store: store, services: services, runner: runner, log: log, sessions: cs, throttle: auth.NewThrottle(), opt: opt,
+	throttle := opt.Throttle
+	if throttle == nil {
+		throttle = auth.NewThrottle()
+	}
+	return &Server{store: store, services: services, runner: runner, log: log, sessions: cs, throttle: throttle, opt: opt,
 		now: func() time.Time { return time.Now().UTC() }}
 }
 

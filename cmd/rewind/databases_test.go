@@ -27,7 +27,7 @@ func TestConfigFileDatabaseMayNotBeRewindsOwnStore(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
 			dataDir := t.TempDir()
-			store, err := openStore(ctx, dataDir)
+			store, err := openStore(ctx, config.Config{DataDir: dataDir})
 			if err != nil {
 				t.Fatal(err)
 			}

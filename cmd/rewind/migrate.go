@@ -14,11 +14,11 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, cfg.DataDir)
+	store, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	fmt.Fprintln(stdout, "history store is up to date in", cfg.DataDir)
+	fmt.Fprintln(stdout, "history store is up to date:", storeName(cfg))
 	return nil
 }

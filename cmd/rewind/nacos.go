@@ -8,6 +8,7 @@ import (
 
 	"github.com/rewindhq/rewind/internal/config"
 	"github.com/rewindhq/rewind/internal/configs"
+	"github.com/rewindhq/rewind/internal/replicas"
 	"github.com/rewindhq/rewind/internal/rewind"
 	"github.com/rewindhq/rewind/internal/sqlite"
 	"github.com/rewindhq/rewind/web"
@@ -16,7 +17,7 @@ import (
 // setupNacos applies the Nacos servers declared in cfg, starts following their
 // configs until ctx ends, and returns the executor of config restores and the
 // backend of the config pages. stop waits for the followers to end.
-func setupNacos(ctx context.Context, store *sqlite.Store, cfg config.Config, log *slog.Logger) (ex rewind.Executor, backend web.ConfigBackend, stop func(), err error) {
+func setupNacos(ctx context.Context, store *sqlite.Store, cfg config.Config, gate *replicas.Gate, log *slog.Logger) (ex rewind.Executor, backend web.ConfigBackend, stop func(), err error) {
 	for _, d := range cfg.NacosServers {
 		env, err := store.EnvironmentByName(ctx, d.Environment)
 		if err != nil {
@@ -40,7 +41,7 @@ func setupNacos(ctx context.Context, store *sqlite.Store, cfg config.Config, log
 			return nil, nil, nil, fmt.Errorf("nacos_ca_file: %w", err)
 		}
 	}
-	m := configs.New(store, configs.Options{DataDir: cfg.DataDir, Log: log, CAFile: cfg.NacosCAFile})
+	m := configs.New(store, configs.Options{DataDir: cfg.DataDir, Log: log, CAFile: cfg.NacosCAFile, Gate: gate})
 	m.Start(ctx, servers)
 	return m, m, m.Stop, nil
 }

@@ -29,12 +29,12 @@ func TestNacosCAFileMustBeReadable(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			dataDir := t.TempDir()
-			store, err := openStore(ctx, dataDir)
+			store, err := openStore(ctx, config.Config{DataDir: dataDir})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer store.Close()
-			_, _, stop, err := setupNacos(ctx, store, config.Config{DataDir: dataDir, NacosCAFile: tt.caFile}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			_, _, stop, err := setupNacos(ctx, store, config.Config{DataDir: dataDir, NacosCAFile: tt.caFile}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 			if stop != nil {
 				defer stop()
 				defer cancel()

@@ -11,11 +11,18 @@ import (
 	"github.com/rewindhq/rewind/web"
 )
 
-// startSender runs the notification sender until ctx ends: it routes the
-// outbox's events by the rules and sends them, woken by every commit that
-// writes to the outbox. The returned channel closes when it has stopped
-// and recorded the attempts under way.
-func startSender(ctx context.Context, store *sqlite.Store, configs web.ConfigBackend, externalURL string, log *slog.Logger) <-chan struct{} {
+// senders makes the notification sender of each term this replica leads:
+// it routes the outbox's events by the rules and sends them, woken by every
+// commit that writes to the outbox, at any replica.
+type senders struct {
+	store   *sqlite.Store
+	compose *notify.Composer
+	send    notify.Sending
+	log     *slog.Logger
+	cur     current[notify.Sender]
+}
+
+func newSenders(store *sqlite.Store, configs web.ConfigBackend, externalURL string, log *slog.Logger) *senders {
 	host, _ := os.Hostname()
 	if u, err := url.Parse(externalURL); err == nil && u.Hostname() != "" {
 		host = u.Hostname()
@@ -24,10 +31,24 @@ func startSender(ctx context.Context, store *sqlite.Store, configs web.ConfigBac
 	if configs != nil {
 		composer.Formats = configs
 	}
-	sender := notify.NewSender(store, composer, notify.NewTransport(host), log.With("component", "notify"))
-	sender.TakeOver = true // one Rewind per store: claims older than this start were left by a stop
-	store.OnNotice(sender.Wake)
-	done := make(chan struct{})
-	go func() { defer close(done); sender.Run(ctx) }()
-	return done
+	return &senders{store: store, compose: composer, send: notify.NewTransport(host), log: log.With("component", "notify")}
+}
+
+// run sends until ctx ends (the term ends), then returns once the attempts
+// under way are recorded.
+func (s *senders) run(ctx context.Context) {
+	sender := notify.NewSender(s.store, s.compose, s.send, s.log)
+	// The leader before this one stopped before this term began: its
+	// claims are taken over at once, as the runner takes over its plans.
+	sender.TakeOver = true
+	s.cur.set(sender)
+	sender.Run(ctx)
+	s.cur.set(nil)
+}
+
+// wake wakes the sender of this term, if this replica leads.
+func (s *senders) wake() {
+	if sender := s.cur.get(); sender != nil {
+		sender.Wake()
+	}
 }

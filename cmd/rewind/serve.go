@@ -9,16 +9,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"k8s.io/klog/v2"
 
+	"github.com/rewindhq/rewind/internal/auth"
 	"github.com/rewindhq/rewind/internal/config"
 	"github.com/rewindhq/rewind/internal/kube"
 	"github.com/rewindhq/rewind/internal/releases"
 	"github.com/rewindhq/rewind/internal/rewind"
 	"github.com/rewindhq/rewind/internal/rollback"
-	"github.com/rewindhq/rewind/internal/secret"
 	"github.com/rewindhq/rewind/internal/sqlite"
 	"github.com/rewindhq/rewind/web"
 )
@@ -31,18 +32,24 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	log := newLogger(stderr, cfg.LogLevel)
 	klog.SetSlogLogger(log.With("component", "client-go"))
-	store, err := openStore(ctx, cfg.DataDir)
+	store, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	if err := ensureAdmin(ctx, store, getenv, stdout); err != nil {
+	// Replicas starting together may race to make what the config declares
+	// (the first admin, environments, clusters...): the loser finds it made.
+	if err := retryConflicts(func() error { return ensureAdmin(ctx, store, getenv, stdout) }); err != nil {
 		return err
 	}
-	if err := applyDeclared(ctx, store, cfg); err != nil {
+	if err := retryConflicts(func() error { return applyDeclared(ctx, store, cfg) }); err != nil {
 		return err
 	}
-	sessionKeys, err := secret.LoadOrCreateKey(cfg.DataDir, "session.key", 64)
+	keys, err := sessionKeys(ctx, store, cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	repl, err := newReplication(ctx, cfg, store, log)
 	if err != nil {
 		return err
 	}
@@ -54,17 +61,29 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	services := kube.NewManager(store, cfg.DataDir, log)
 	services.RolloutTimeout = cfg.RolloutTimeout
 	services.Releases = releases.New(store) // rewind.dev/release on pod templates
+	services.Gate = repl.gate               // with replicas, only the leader records
 	runCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
+	busDone := make(chan struct{})
+	go func() { defer close(busDone); repl.bus.Run(runCtx) }()
 	services.Start(runCtx, clusters)
 	executors := map[rewind.TargetKind]rewind.Executor{rewind.KindService: services.Executor()}
-	configExec, configs, stopNacos, err := setupNacos(runCtx, store, cfg, log)
-	if err != nil {
+	var configExec rewind.Executor
+	var configs web.ConfigBackend
+	var stopNacos func()
+	if err := retryConflicts(func() (err error) {
+		configExec, configs, stopNacos, err = setupNacos(runCtx, store, cfg, repl.gate, log)
+		return err
+	}); err != nil {
 		return err
 	}
 	defer stopNacos()
-	dbExec, databases, err := setupDatabases(runCtx, store, cfg, log)
-	if err != nil {
+	var dbExec rewind.Executor
+	var databases web.DatabaseBackend
+	if err := retryConflicts(func() (err error) {
+		dbExec, databases, err = setupDatabases(runCtx, store, cfg, log)
+		return err
+	}); err != nil {
 		return err
 	}
 	if configExec != nil {
@@ -79,18 +98,46 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			planners[kind] = p
 		}
 	}
+	repl.followRegistrations(runCtx, store, services, configs, databases)
+
+	// The leader's work: the runner, the watchers' and followers' recording
+	// (through the gate) and the notification sender. Alone, this Rewind
+	// leads from now on; with replicas, while it holds the lease.
 	runner := rollback.NewRunner(store, executors, log)
-	runnerDone := make(chan struct{})
-	go func() { defer close(runnerDone); runner.Run(runCtx) }()
-	senderDone := startSender(runCtx, store, configs, cfg.ExternalURL, log)
+	repl.follow(topicRunner, runner.Wake)
+	notifications := newSenders(store, configs, cfg.ExternalURL, log)
+	repl.follow(topicNotify, notifications.wake)
+	store.OnNotice(func() { repl.bus.Publish(topicNotify, nil) })
+	leadDone := make(chan struct{})
+	go func() {
+		defer close(leadDone)
+		repl.lead(runCtx, func(lctx context.Context) {
+			var wg sync.WaitGroup
+			wg.Go(func() { runner.Run(lctx) })
+			wg.Go(func() { notifications.run(lctx) })
+			wg.Wait()
+		})
+	}()
+	stopAll := func() {
+		stopWork()
+		<-leadDone
+		<-busDone
+	}
 
 	proxies, err := cfg.TrustedProxyNets()
 	if err != nil {
 		return err
 	}
 	kubeconfig := kube.DefaultKubeconfigPath()
-	srv := web.New(store, services, runner, log, web.Options{
-		SessionKeys:        [][]byte{sessionKeys[:32], sessionKeys[32:]},
+	var pages web.Services = services
+	throttle := auth.NewThrottle()
+	if repl.elector != nil {
+		throttle.Shared = store // failed logins count at every replica
+		pages, configs, databases = sharedServices{services, repl.bus}, sharedConfigs{configs, repl.bus}, sharedDatabases{databases, repl.bus}
+	}
+	srv := web.New(store, pages, waker{repl.bus, topicRunner}, log, web.Options{
+		SessionKeys:        keys,
+		Throttle:           throttle,
 		SecureCookies:      cfg.SecureCookies || cfg.TLSCert != "",
 		KubeconfigPath:     kubeconfig,
 		KubeconfigContexts: kube.KubeconfigContexts,
@@ -117,16 +164,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		ln = tls.NewListener(ln, httpSrv.TLSConfig)
 		scheme = "https"
 	}
-	log.Info("rewind listening", "url", scheme+"://"+ln.Addr().String(), "data_dir", cfg.DataDir, "version", version)
+	log.Info("rewind listening", "url", scheme+"://"+ln.Addr().String(), "store", storeName(cfg), "version", version)
 	fmt.Fprintf(stdout, "Rewind is listening on %s://%s\n", scheme, ln.Addr())
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 	select {
 	case err := <-serveErr:
-		stopWork()
-		<-runnerDone
-		<-senderDone
+		stopAll()
 		return err
 	case <-ctx.Done():
 	}
@@ -136,12 +181,22 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := httpSrv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("http shutdown", "err", err)
 	}
-	stopWork()
-	<-runnerDone
-	<-senderDone
+	stopAll()
 	services.Stop()
 	log.Info("stopped")
 	return nil
+}
+
+// retryConflicts runs fn again (twice at most) when it fails with a
+// conflict: another replica made the same thing at the same time.
+func retryConflicts(fn func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if attempt < 3 && rewind.ErrorCode(err) == rewind.ECONFLICT {
+			continue
+		}
+		return err
+	}
 }
 
 // applyDeclared stores the environments and clusters declared in the config file.

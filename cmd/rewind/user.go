@@ -25,6 +25,7 @@ func userCmd(ctx context.Context, args []string, getenv func(string) string, std
 	role := fs.String("role", "viewer", "viewer, operator, approver or admin")
 	dataDir := fs.String("data-dir", "", "data folder (REWIND_DATA_DIR)")
 	cfgPath := fs.String("config", "", "YAML config file")
+	storeName := fs.String("store", "", "history store: sqlite:PATH or postgres://... (REWIND_STORE)")
 	var name string
 	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
 		name, rest = rest[0], rest[1:]
@@ -39,11 +40,14 @@ func userCmd(ctx context.Context, args []string, getenv func(string) string, std
 	if *cfgPath != "" {
 		cfgArgs = append(cfgArgs, "--config", *cfgPath)
 	}
+	if *storeName != "" {
+		cfgArgs = append(cfgArgs, "--store", *storeName)
+	}
 	cfg, err := config.Load(cfgArgs, getenv)
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, cfg.DataDir)
+	store, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}

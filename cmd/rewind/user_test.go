@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rewindhq/rewind/internal/config"
 	"github.com/rewindhq/rewind/internal/rewind"
 )
 
@@ -20,7 +21,7 @@ func TestUserSetPasswordEndsSessions(t *testing.T) {
 	if err := userCmd(ctx, []string{"add", "otto", "--role", "operator"}, getenv, strings.NewReader("first-password\n"), &out); err != nil {
 		t.Fatal(err)
 	}
-	store, err := openStore(ctx, dir)
+	store, err := openStore(ctx, config.Config{DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +46,7 @@ func TestUserSetPasswordEndsSessions(t *testing.T) {
 	if !strings.Contains(out.String(), "ended 2 session(s) of vera") {
 		t.Errorf("output %q does not say the sessions ended", out.String())
 	}
-	store, err = openStore(ctx, dir)
+	store, err = openStore(ctx, config.Config{DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,6 +40,29 @@ type Config struct {
 	// NacosCAFile names a PEM file of authorities trusted, besides the
 	// system's, for https:// Nacos servers.
 	NacosCAFile string `yaml:"nacos_ca_file"`
+	// Store names the history store: empty, or sqlite:PATH, for a SQLite
+	// file (rewind.db in the data folder by default); or a postgres:// URL
+	// for PostgreSQL, which several replicas can share.
+	Store string `yaml:"store"`
+	// SecretKeyFile names a file holding the key that seals credentials in
+	// the store (32 bytes: raw, base64 or hex); secret.key in the data
+	// folder by default. Every replica of a PostgreSQL store needs the same
+	// key: a mounted Secret, or REWIND_SECRET_KEY (base64).
+	SecretKeyFile string `yaml:"secret_key_file"`
+	// SecretKey is the key given in REWIND_SECRET_KEY (never in a file of settings).
+	SecretKey string `yaml:"-"`
+	// LeaderElection says how replicas of a PostgreSQL store choose the one
+	// that runs requests, watches and notifications: "store" (a lease row in
+	// the store), "kubernetes" (a coordination.k8s.io Lease), or "auto"
+	// (kubernetes inside a cluster, else store).
+	LeaderElection string `yaml:"leader_election"`
+	// LeaseDuration is how long a leader's lease lasts unrenewed: after a
+	// leader dies, another replica takes over within about this time.
+	LeaseDuration time.Duration `yaml:"lease_duration"`
+	// LeaseNamespace and LeaseKubeconfig place the Kubernetes Lease: by
+	// default the pod's namespace, reached in-cluster.
+	LeaseNamespace  string `yaml:"lease_namespace"`
+	LeaseKubeconfig string `yaml:"lease_kubeconfig"`
 	// ExternalURL is where people open Rewind (https://rewind.example.com),
 	// for the links in notifications; empty leaves messages without links.
 	ExternalURL string `yaml:"external_url"`
@@ -91,6 +114,7 @@ type Cluster struct {
 // Defaults returns the settings used when nothing else is given.
 func Defaults() Config {
 	return Config{Addr: "127.0.0.1:8080", DataDir: "./data", RolloutTimeout: 10 * time.Minute, LogLevel: "info",
+		LeaderElection: "auto", LeaseDuration: 15 * time.Second,
 		SessionLifetime: 12 * time.Hour, SessionIdle: 2 * time.Hour,
 		SQL: SQL{StatementTimeout: 5 * time.Minute, MaxSavedRows: 100000, MaxSavedBytes: 64 << 20}}
 }
@@ -113,6 +137,12 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	lifetime := fs.Duration("session-lifetime", def.SessionLifetime, "how long a login lasts at most (REWIND_SESSION_LIFETIME)")
 	idle := fs.Duration("session-idle", def.SessionIdle, "how long a login lasts without a request (REWIND_SESSION_IDLE)")
 	external := fs.String("external-url", "", "where people open Rewind, for links in notifications (REWIND_EXTERNAL_URL)")
+	store := fs.String("store", "", "history store: sqlite:PATH (default: rewind.db in the data folder) or postgres://... for replicas (REWIND_STORE)")
+	keyFile := fs.String("secret-key-file", "", "file with the key that seals credentials (default: secret.key in the data folder; REWIND_SECRET_KEY_FILE, or the key itself in REWIND_SECRET_KEY)")
+	election := fs.String("leader-election", def.LeaderElection, "with a PostgreSQL store, how replicas choose their leader: store, kubernetes or auto (REWIND_LEADER_ELECTION)")
+	lease := fs.Duration("lease-duration", def.LeaseDuration, "how long a leader's lease lasts unrenewed (REWIND_LEASE_DURATION)")
+	leaseNS := fs.String("lease-namespace", "", "namespace of the Kubernetes Lease (default: the pod's; REWIND_LEASE_NAMESPACE)")
+	leaseKC := fs.String("lease-kubeconfig", "", "kubeconfig to reach the Kubernetes Lease from outside a cluster (REWIND_LEASE_KUBECONFIG)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("%w\n%s", err, usage(fs))
 	}
@@ -145,6 +175,12 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	str(&cfg.TLSKey, "tls-key", "REWIND_TLS_KEY", *tlsKey)
 	str(&cfg.LogLevel, "log-level", "REWIND_LOG_LEVEL", *level)
 	str(&cfg.ExternalURL, "external-url", "REWIND_EXTERNAL_URL", *external)
+	str(&cfg.Store, "store", "REWIND_STORE", *store)
+	str(&cfg.SecretKeyFile, "secret-key-file", "REWIND_SECRET_KEY_FILE", *keyFile)
+	cfg.SecretKey = getenv("REWIND_SECRET_KEY")
+	str(&cfg.LeaderElection, "leader-election", "REWIND_LEADER_ELECTION", *election)
+	str(&cfg.LeaseNamespace, "lease-namespace", "REWIND_LEASE_NAMESPACE", *leaseNS)
+	str(&cfg.LeaseKubeconfig, "lease-kubeconfig", "REWIND_LEASE_KUBECONFIG", *leaseKC)
 	cfg.ExternalURL = strings.TrimRight(strings.TrimSpace(cfg.ExternalURL), "/")
 	var secureEnv, timeoutEnv string
 	str(&secureEnv, "secure-cookies", "REWIND_SECURE_COOKIES", fmt.Sprint(*secure))
@@ -175,6 +211,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	}{
 		{&cfg.SessionLifetime, "session-lifetime", "REWIND_SESSION_LIFETIME", lifetime.String()},
 		{&cfg.SessionIdle, "session-idle", "REWIND_SESSION_IDLE", idle.String()},
+		{&cfg.LeaseDuration, "lease-duration", "REWIND_LEASE_DURATION", lease.String()},
 	} {
 		var v string
 		str(&v, d.flag, d.env, d.val)
@@ -212,6 +249,17 @@ func (c Config) Validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 			return fmt.Errorf("external url %q: give the address people open Rewind at, such as https://rewind.example.com", c.ExternalURL)
 		}
+	}
+	if c.Store != "" && !strings.HasPrefix(c.Store, "sqlite:") && !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") {
+		return errors.New("store: give sqlite:PATH or a postgres:// URL")
+	}
+	switch c.LeaderElection {
+	case "auto", "store", "kubernetes":
+	default:
+		return fmt.Errorf("leader election %q: give store, kubernetes or auto", c.LeaderElection)
+	}
+	if c.LeaseDuration < 2*time.Second || c.LeaseDuration%time.Second != 0 {
+		return errors.New("lease duration must be whole seconds, at least 2s")
 	}
 	if c.SessionLifetime < time.Minute || c.SessionIdle < time.Minute {
 		return errors.New("session lifetime and session idle must be at least 1m")
@@ -277,4 +325,9 @@ func usage(fs *flag.FlagSet) string {
 	fs.SetOutput(&b)
 	fs.PrintDefaults()
 	return b.String()
+}
+
+// IsPostgres reports whether the store is PostgreSQL's.
+func (c Config) IsPostgres() bool {
+	return strings.HasPrefix(c.Store, "postgres://") || strings.HasPrefix(c.Store, "postgresql://")
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rewindhq/rewind/internal/nacos"
+	"github.com/rewindhq/rewind/internal/replicas"
 	"github.com/rewindhq/rewind/internal/rewind"
 	"github.com/rewindhq/rewind/internal/sqlite"
 )
@@ -62,6 +63,10 @@ type Options struct {
 	CAFile string
 	// Log receives what the Manager does; nothing when nil.
 	Log *slog.Logger
+	// Gate, when set, makes the Manager follow and import configs only in
+	// the gate's terms (while this replica leads); pages and restores use
+	// the servers in any case. Without it, it follows from Start on.
+	Gate *replicas.Gate
 }
 
 // Manager follows the configs of every registered Nacos server.

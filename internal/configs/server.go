@@ -123,7 +123,7 @@ func (s *server) run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); s.watchHealth(ctx) }()
-	go func() { defer wg.Done(); s.importLoop(ctx) }()
+	go func() { defer wg.Done(); s.inTerms(ctx, s.importLoop) }()
 	for ctx.Err() == nil {
 		if !s.waitProblem(ctx, false) {
 			break
@@ -164,7 +164,10 @@ func (s *server) session(ctx context.Context) {
 	s.client = client
 	s.mu.Unlock()
 	followed := make(chan struct{})
-	go func() { defer close(followed); s.follow(sctx, client) }()
+	go func() {
+		defer close(followed)
+		s.inTerms(sctx, func(ctx context.Context) { s.follow(ctx, client) })
+	}()
 	// Imports that waited for the server go now.
 	s.mu.Lock()
 	for key := range s.failed {
@@ -235,6 +238,22 @@ func (s *server) follow(ctx context.Context, client *nacos.Client) {
 		OnListed: s.listed,
 	}
 	_ = f.Run(ctx)
+}
+
+// inTerms runs work in each of the gate's terms until ctx ends: only the
+// leader follows configs and imports their history.
+func (s *server) inTerms(ctx context.Context, work func(ctx context.Context)) {
+	for {
+		term, end, ok := s.m.opt.Gate.Term(ctx)
+		if !ok {
+			return
+		}
+		work(term)
+		end()
+		if s.m.opt.Gate == nil {
+			return
+		}
+	}
 }
 
 // stop ends run and waits for it.

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	leader "github.com/rewindhq/rewind/internal/replicas"
 	"github.com/rewindhq/rewind/internal/rewind"
 )
 
@@ -25,6 +26,11 @@ type Manager struct {
 	// record, so that a version joins the release its pod template names
 	// (rewind.dev/release). Set it before Start; nil leaves that off.
 	Releases ReleaseRecorder
+	// Gate, set before Start, makes the watchers keep their caches (for
+	// pages and plans) but record versions only in the gate's terms: of
+	// several replicas, only the leader records. Without it they record
+	// from Start on.
+	Gate *leader.Gate
 
 	store   Store
 	dataDir string

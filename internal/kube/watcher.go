@@ -54,7 +54,7 @@ type watcher struct {
 	err     error // the cluster could not be set up; nothing else is set
 
 	nss   map[string]*nsCache
-	queue workqueue.TypedRateLimitingInterface[key]
+	queue workqueue.TypedRateLimitingInterface[key] // while recording; nil else (under mu)
 
 	cancel   context.CancelFunc
 	done     chan struct{} // closed when run returns
@@ -117,8 +117,6 @@ func newWatcher(m *Manager, c *rewind.Cluster) *watcher {
 		close(w.done)
 		return w
 	}
-	w.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[key](),
-		workqueue.TypedRateLimitingQueueConfig[key]{Name: "rewind-" + c.Name})
 	for _, ns := range c.Namespaces {
 		w.nss[ns] = w.newNamespaceCache(ns)
 	}
@@ -147,7 +145,7 @@ func (w *watcher) newNamespaceCache(ns string) *nsCache {
 		enqueue := func(obj any) {
 			if k, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
 				if _, name, err := cache.SplitMetaNamespaceKey(k); err == nil {
-					w.queue.Add(key{kind: kind, namespace: ns, name: name})
+					w.enqueue(key{kind: kind, namespace: ns, name: name})
 				}
 			}
 			w.notify(ns)
@@ -210,7 +208,6 @@ func (w *watcher) run(ctx context.Context) {
 		c.factory.Start(ctx.Done())
 	}
 	defer func() {
-		w.queue.ShutDown()
 		for _, c := range w.nss {
 			c.factory.Shutdown()
 		}
@@ -226,7 +223,35 @@ func (w *watcher) run(ctx context.Context) {
 	w.synced.Store(true)
 	close(w.syncedCh)
 	w.log.Info("watching cluster", "namespaces", strings.Join(w.cluster.Namespaces, ","))
+	for {
+		term, end, ok := w.m.Gate.Term(ctx)
+		if !ok {
+			return
+		}
+		w.recordTerm(term)
+		end()
+		if w.m.Gate == nil {
+			return
+		}
+	}
+}
 
+// recordTerm records the versions of the cluster's services until ctx ends: a
+// pass over every workload first, then each change. While the watcher does
+// not record (a replica that does not lead), changes are not queued; the
+// first pass of the next term catches up with them.
+func (w *watcher) recordTerm(ctx context.Context) {
+	queue := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[key](),
+		workqueue.TypedRateLimitingQueueConfig[key]{Name: "rewind-" + w.cluster.Name})
+	w.mu.Lock()
+	w.queue = queue
+	w.mu.Unlock()
+	defer func() {
+		queue.ShutDown()
+		w.mu.Lock()
+		w.queue = nil
+		w.mu.Unlock()
+	}()
 	keys := w.cachedKeys()
 	w.mu.Lock()
 	for _, k := range keys {
@@ -234,7 +259,7 @@ func (w *watcher) run(ctx context.Context) {
 	}
 	w.mu.Unlock()
 	for _, k := range keys {
-		w.queue.Add(k)
+		queue.Add(k)
 	}
 	w.initialDone(key{})
 	if err := w.markMissingDeleted(ctx); err != nil && ctx.Err() == nil {
@@ -243,13 +268,23 @@ func (w *watcher) run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			for w.processNext(ctx) {
+			for w.processNext(ctx, queue) {
 			}
 		})
 	}
 	<-ctx.Done()
-	w.queue.ShutDown()
+	queue.ShutDown()
 	wg.Wait()
+}
+
+// enqueue asks the recorder, if it records now, to look at workload k.
+func (w *watcher) enqueue(k key) {
+	w.mu.Lock()
+	q := w.queue
+	w.mu.Unlock()
+	if q != nil {
+		q.Add(k)
+	}
 }
 
 // cachedKeys lists the workloads in the caches.
@@ -286,26 +321,26 @@ func (w *watcher) initialDone(k key) {
 	}
 }
 
-func (w *watcher) processNext(ctx context.Context) bool {
-	k, quit := w.queue.Get()
+func (w *watcher) processNext(ctx context.Context, queue workqueue.TypedRateLimitingInterface[key]) bool {
+	k, quit := queue.Get()
 	if quit {
 		return false
 	}
-	defer w.queue.Done(k)
+	defer queue.Done(k)
 	err := w.sync(ctx, k)
 	switch {
 	case errors.Is(err, errWaiting):
-		w.queue.Forget(k)
-		w.queue.AddAfter(k, observeRetry)
+		queue.Forget(k)
+		queue.AddAfter(k, observeRetry)
 		return true
 	case err != nil:
 		if ctx.Err() != nil {
 			return true
 		}
 		w.log.Error("recording service version", "service", k.String(), "err", err)
-		w.queue.AddRateLimited(k)
+		queue.AddRateLimited(k)
 	default:
-		w.queue.Forget(k)
+		queue.Forget(k)
 	}
 	w.initialDone(k)
 	return true

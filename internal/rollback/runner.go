@@ -44,13 +44,18 @@ type Runner struct {
 	wg        sync.WaitGroup
 	mu        sync.Mutex
 	running   map[int64]bool
-	started   time.Time // when it was made: requests started before are not followed by this runner
+	// Of one Run: the requests it started, and those it found running
+	// when it began (nil until it could read them), left by a stop or by
+	// a leader before this one, which it reconciles.
+	claimed, inherited map[int64]bool
+	ready              chan struct{} // closed once a Run read what it inherits
+	readyOnce          sync.Once
 }
 
 // NewRunner returns a runner using the given executors by target kind.
 func NewRunner(store Store, executors map[rewind.TargetKind]rewind.Executor, log *slog.Logger) *Runner {
 	return &Runner{store: store, executors: executors, log: log, wake: make(chan struct{}, 1), running: map[int64]bool{},
-		started: time.Now().UTC()}
+		ready: make(chan struct{})}
 }
 
 // Wake tells the runner that a request may have become approved.
@@ -62,8 +67,13 @@ func (r *Runner) Wake() {
 }
 
 // Run reconciles requests left running, then executes approved requests until
-// ctx ends; it then waits for running executions to record their state.
+// ctx ends; it then waits for running executions to record their state. It
+// may run again after it returned (this replica leads again): the plans
+// left running meanwhile, by it or by another leader, are reconciled.
 func (r *Runner) Run(ctx context.Context) {
+	r.mu.Lock()
+	r.claimed, r.inherited = map[int64]bool{}, nil
+	r.mu.Unlock()
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
 	for {
@@ -78,6 +88,9 @@ func (r *Runner) Run(ctx context.Context) {
 		}
 	}
 }
+
+// Ready is closed once Run has read the plans it inherits.
+func (r *Runner) Ready() <-chan struct{} { return r.ready }
 
 // plan is a request with the targets of its steps, by step position.
 type plan struct {
@@ -121,6 +134,9 @@ func (r *Runner) startApproved(ctx context.Context) {
 			continue // another worker or a cancel got there first
 		}
 		p.req = claimed
+		r.mu.Lock()
+		r.claimed[claimed.ID] = true
+		r.mu.Unlock()
 		r.goTrack(claimed.ID, func() { r.runPlan(ctx, p) })
 	}
 }
@@ -284,19 +300,34 @@ func countState(req *rewind.Request, state rewind.StepState) int {
 	return n
 }
 
-// reconcile settles, each in the background, the running plans that this
-// runner does not follow: those left by a stop, or whose target could not be
-// read in an earlier round. A step found running is checked against its
-// target's actual state, never run again; the plan then goes on.
+// reconcile settles, each in the background, the running plans this Run
+// inherited: those it found running when it began, left by a stop or by the
+// leader before it (which stopped before this replica began to lead), or
+// whose target could not be read in an earlier round. Which plans those are
+// is read, not judged by times that the clocks of two replicas may tell
+// apart. A step found running is checked against its target's actual
+// state, never run again; the plan then goes on.
 func (r *Runner) reconcile(ctx context.Context) {
 	reqs, err := r.store.Requests(ctx, sqlite.RequestFilter{States: []rewind.State{rewind.StateRunning}})
 	if err != nil {
 		r.log.Error("list running requests", "err", err)
 		return
 	}
+	r.mu.Lock()
+	if r.inherited == nil {
+		r.inherited = map[int64]bool{}
+		for _, req := range reqs {
+			r.inherited[req.ID] = !r.claimed[req.ID]
+		}
+		r.readyOnce.Do(func() { close(r.ready) })
+	}
+	r.mu.Unlock()
 	for _, req := range reqs {
-		if req.StartedAt != nil && req.StartedAt.After(r.started) {
-			continue // started by this runner (or a live peer), which follows it
+		r.mu.Lock()
+		inherited := r.inherited[req.ID]
+		r.mu.Unlock()
+		if !inherited {
+			continue // started by this Run, which follows it (or by a live runner beside it)
 		}
 		p, ok := r.load(ctx, req)
 		if !ok {

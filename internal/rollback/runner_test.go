@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rewindhq/rewind/internal/postgres/pgtest"
 	"github.com/rewindhq/rewind/internal/requests"
 	"github.com/rewindhq/rewind/internal/rewind"
 	"github.com/rewindhq/rewind/internal/secret"
@@ -131,7 +132,6 @@ func TestRunnerExecutesOnceAndRecords(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			store, tg, v := setup(t)
 			ex := &scripted{err: tt.err}
-			r := request(t, store, tg, v)
 			ctx, cancel := context.WithCancel(context.Background())
 			runners := []*Runner{NewRunner(store, map[rewind.TargetKind]rewind.Executor{rewind.KindService: ex}, quiet),
 				NewRunner(store, map[rewind.TargetKind]rewind.Executor{rewind.KindService: ex}, quiet)}
@@ -139,6 +139,12 @@ func TestRunnerExecutesOnceAndRecords(t *testing.T) {
 			for _, rn := range runners {
 				wg.Add(1)
 				go func() { defer wg.Done(); rn.Run(ctx) }()
+				<-rn.Ready()
+			}
+			// Two runners at once (two leaders, which the lease prevents):
+			// both race for the request; it runs once.
+			r := request(t, store, tg, v)
+			for _, rn := range runners {
 				rn.Wake()
 			}
 			got := waitState(t, store, r.ID, tt.want)
@@ -378,4 +384,142 @@ func (b *blockOn) Execute(ctx context.Context, r *rewind.Request, st *rewind.Ste
 		return "done", nil
 	}
 	return b.scripted.Execute(ctx, r, st, t, v, progress)
+}
+
+// counting is an executor that counts how often each step is executed.
+type counting struct {
+	mu   sync.Mutex
+	runs map[int64]int // by step ID
+}
+
+func (c *counting) Execute(ctx context.Context, r *rewind.Request, st *rewind.Step, t *rewind.Target, v *rewind.Version, progress func(string)) (string, error) {
+	c.mu.Lock()
+	c.runs[st.ID]++
+	c.mu.Unlock()
+	time.Sleep(time.Millisecond) // a little work, so that the runners overlap
+	return "done", nil
+}
+
+func (c *counting) Reconcile(ctx context.Context, r *rewind.Request, st *rewind.Step, t *rewind.Target, v *rewind.Version) (rewind.StepState, string, error) {
+	return rewind.StepSucceeded, "found at its version", nil
+}
+
+// TestTwoRunnersOnPostgresExecuteEachStepOnce runs two runners, each on
+// its own connection to one PostgreSQL store (two leaders at once, which the
+// lease prevents), over 20 plans of three steps: the claims are conditional
+// updates, so every step is executed once and every plan succeeds. Then two
+// new runners both inherit 20 plans left running by a leader that died in
+// their first step: both reconcile them, and each later step is still
+// executed once (the step's claim, not only the plan's, is conditional).
+func TestTwoRunnersOnPostgresExecuteEachStepOnce(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.NewStore(t)
+	box, _ := secret.NewBox(make([]byte, 32))
+	var stores []*sqlite.Store
+	for range 2 {
+		s, err := sqlite.Open(ctx, url, box)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		stores = append(stores, s)
+	}
+	store := stores[0]
+	env := &rewind.Environment{Name: "prod"}
+	if err := store.SaveEnvironment(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	plans := func(round int) []*rewind.Request {
+		var out []*rewind.Request
+		for i := range 20 {
+			var steps []rewind.Step
+			for j := range 3 {
+				tg := &rewind.Target{Kind: rewind.KindService, EnvironmentID: env.ID, OwnerID: 1, Namespace: "shop",
+					Workload: "Deployment", Name: fmt.Sprintf("svc-%d-%02d-%d", round, i, j)}
+				if _, err := store.EnsureTarget(ctx, tg); err != nil {
+					t.Fatal(err)
+				}
+				v, _, err := store.RecordVersion(ctx, &rewind.Version{TargetID: tg.ID, Content: "a", Hash: "a", Source: rewind.SourceObserved})
+				if err != nil {
+					t.Fatal(err)
+				}
+				steps = append(steps, rewind.Step{TargetID: tg.ID, VersionID: v.ID})
+			}
+			r := &rewind.Request{Requester: "otto", Reason: "bad release", Steps: steps}
+			if err := store.CreateRequest(ctx, r, rewind.AuditEvent{Actor: "otto", Action: rewind.ActionRequest}); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, r)
+		}
+		return out
+	}
+	run := func(ex *counting, reqs []*rewind.Request) {
+		runCtx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		for _, s := range stores {
+			rn := NewRunner(s, map[rewind.TargetKind]rewind.Executor{rewind.KindService: ex}, quiet)
+			wg.Go(func() { rn.Run(runCtx) })
+			<-rn.Ready()
+			rn.Wake()
+		}
+		for _, r := range reqs {
+			waitState(t, store, r.ID, rewind.StateSucceeded)
+		}
+		cancel()
+		wg.Wait()
+	}
+	once := func(ex *counting, want int) {
+		t.Helper()
+		ex.mu.Lock()
+		defer ex.mu.Unlock()
+		if len(ex.runs) != want {
+			t.Errorf("%d steps executed, want %d", len(ex.runs), want)
+		}
+		for id, n := range ex.runs {
+			if n != 1 {
+				t.Errorf("step %d executed %d times", id, n)
+			}
+		}
+	}
+
+	// Two runners at once over new plans.
+	first := &counting{runs: map[int64]int{}}
+	runCtx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var runners []*Runner
+	for _, s := range stores {
+		rn := NewRunner(s, map[rewind.TargetKind]rewind.Executor{rewind.KindService: first}, quiet)
+		runners = append(runners, rn)
+		wg.Go(func() { rn.Run(runCtx) })
+		<-rn.Ready()
+	}
+	reqs := plans(1)
+	for _, rn := range runners {
+		rn.Wake()
+	}
+	for _, r := range reqs {
+		waitState(t, store, r.ID, rewind.StateSucceeded)
+	}
+	cancel()
+	wg.Wait()
+	once(first, 60)
+
+	// Plans left running in their first step by a leader that died.
+	left := plans(2)
+	for _, r := range left {
+		if _, err := store.Move(ctx, r.ID, []rewind.State{rewind.StateApproved}, rewind.StateRunning, "Started.", nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.MoveStep(ctx, r.Steps[0].ID, []rewind.StepState{rewind.StepWaiting}, rewind.StepRunning, "Started.", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	second := &counting{runs: map[int64]int{}}
+	run(second, left)
+	once(second, 40) // steps 2 and 3 of each; step 1 was reconciled, not run again
+	for _, r := range left {
+		if n := second.runs[r.Steps[0].ID]; n != 0 {
+			t.Errorf("request %d: its first step, found running, was executed again", r.ID)
+		}
+	}
 }

@@ -6,11 +6,14 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // LoadOrCreateKey returns the n-byte key kept in file name under dir, creating
@@ -90,4 +93,28 @@ func (b *Box) Open(sealed []byte) ([]byte, error) {
 		return nil, errors.New("secret: cannot decrypt (wrong key file?)")
 	}
 	return plain, nil
+}
+
+// KeySize is the length of the key that seals credentials.
+const KeySize = 32
+
+// ParseKey reads a sealing key given as its 32 bytes, or as base64 or hex
+// text of them (as a Kubernetes Secret or `openssl rand -base64 32` gives
+// it); surrounding white space is ignored.
+func ParseKey(b []byte) ([]byte, error) {
+	if len(b) == KeySize {
+		return b, nil
+	}
+	text := strings.TrimSpace(string(b))
+	if len(text) == 2*KeySize {
+		if k, err := hex.DecodeString(text); err == nil {
+			return k, nil
+		}
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if k, err := enc.DecodeString(text); err == nil && len(k) == KeySize {
+			return k, nil
+		}
+	}
+	return nil, fmt.Errorf("the secret key must be %d bytes, or their base64 or hex (for example from `openssl rand -base64 32`)", KeySize)
 }

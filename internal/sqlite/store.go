@@ -71,7 +71,7 @@ func Open(ctx context.Context, store string, box Sealer) (*Store, error) {
 		sqlDB.Close()
 		return nil, fmt.Errorf("migrate store %s: %w", path, err)
 	}
-	return newStore(sqlDB, box, db.SQLite), nil
+	return newStore(ctx, sqlDB, box, db.SQLite)
 }
 
 // openPostgres opens the PostgreSQL store at url and applies migrations.
@@ -98,11 +98,18 @@ func openPostgres(ctx context.Context, url string, box Sealer) (*Store, error) {
 		}
 		return fail("migrate", err)
 	}
-	return newStore(sqlDB, box, db.Postgres), nil
+	return newStore(ctx, sqlDB, box, db.Postgres)
 }
 
-func newStore(sqlDB *sql.DB, box Sealer, engine string) *Store {
-	return &Store{db: sqlDB, box: box, now: func() time.Time { return time.Now().UTC() }, engine: engine, wakeTx: map[*sql.Tx]bool{}}
+// newStore returns the store over sqlDB, once it knows that box holds the
+// key its credentials were sealed with.
+func newStore(ctx context.Context, sqlDB *sql.DB, box Sealer, engine string) (*Store, error) {
+	s := &Store{db: sqlDB, box: box, now: func() time.Time { return time.Now().UTC() }, engine: engine, wakeTx: map[*sql.Tx]bool{}}
+	if err := s.checkKey(ctx); err != nil {
+		sqlDB.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // Engine names the store's engine: db.SQLite or db.Postgres.
