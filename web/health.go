@@ -10,8 +10,9 @@ func (s *Server) healthz(c echo.Context) error { return c.String(http.StatusOK, 
 
 // readyz reports whether the store answers and every cluster is connected.
 // Anyone gets only that ({"ready": ...} and the status code); a logged-in
-// user of any role also gets each check and whether a Nacos server has a
-// problem, since those name clusters, servers and their errors.
+// user of any role also gets each check, whether a Nacos server has a
+// problem, since those name clusters, servers and their errors, and
+// whether this replica is the leader.
 func (s *Server) readyz(c echo.Context) error {
 	ctx := c.Request().Context()
 	checks := map[string]string{}
@@ -39,5 +40,6 @@ func (s *Server) readyz(c echo.Context) error {
 	// A Nacos server Rewind cannot use is reported, but Rewind stays ready:
 	// everything else keeps working (the config pages say what is wrong).
 	degraded := s.configHealth(ctx, checks)
-	return c.JSON(status, map[string]any{"ready": ready, "degraded": degraded, "checks": checks})
+	leader := s.opt.Leading == nil || s.opt.Leading()
+	return c.JSON(status, map[string]any{"ready": ready, "degraded": degraded, "checks": checks, "leader": leader})
 }

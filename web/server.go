@@ -54,6 +54,9 @@ type Options struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the
 	// client; with none, the client is the direct peer and the header is ignored.
 	TrustedProxies []*net.IPNet
+	// Leading reports whether this replica leads (runs requests, watches
+	// and notifications), for /readyz; nil: always (Rewind alone).
+	Leading func() bool
 	// Throttle slows down failed logins; nil: one in memory, for this
 	// Rewind alone (replicas share one kept in the store).
 	Throttle *auth.Throttle

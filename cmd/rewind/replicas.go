@@ -120,6 +120,9 @@ func (r *replication) lead(ctx context.Context, work func(ctx context.Context)) 
 	}
 }
 
+// leading reports whether this replica runs the leader's work now.
+func (r *replication) leading() bool { return r.elector == nil || r.elector.Leading() }
+
 // waker wakes the leader's runner from any replica.
 type waker struct {
 	bus   *replicas.Bus

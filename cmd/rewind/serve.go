@@ -138,6 +138,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	srv := web.New(store, pages, waker{repl.bus, topicRunner}, log, web.Options{
 		SessionKeys:        keys,
 		Throttle:           throttle,
+		Leading:            repl.leading,
 		SecureCookies:      cfg.SecureCookies || cfg.TLSCert != "",
 		KubeconfigPath:     kubeconfig,
 		KubeconfigContexts: kube.KubeconfigContexts,
