@@ -33,6 +33,8 @@ const usage = `Usage: rewind <command> [flags]
 Commands:
   serve                          start the dashboard
   migrate                        apply the history store's migrations and exit
+  store copy --from sqlite:PATH --to postgres://...
+                                 move a SQLite store into PostgreSQL (for replicas), checked row by row
   user add NAME --role ROLE      add a user (password from stdin, or generated)
   user set-password NAME         set a user's password (from stdin, or generated)
   user list                      list users
@@ -75,6 +77,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return serve(ctx, args[1:], getenv, stdout, stderr)
 	case "migrate":
 		return migrate(ctx, args[1:], getenv, stdout)
+	case "store":
+		return storeCmd(ctx, args[1:], getenv, stdout)
 	case "user":
 		return userCmd(ctx, args[1:], getenv, stdin, stdout)
 	case "login":

@@ -260,3 +260,20 @@ func IsRetryable(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
 }
+
+// WithConn runs fn with the pgx connection under one of db's connections,
+// for what database/sql cannot do (COPY). db must come from Open.
+func WithConn(ctx context.Context, db *sql.DB, fn func(*pgx.Conn) error) error {
+	c, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.Raw(func(dc any) error {
+		pc, ok := dc.(*conn)
+		if !ok {
+			return errors.New("postgres: not a connection of this package")
+		}
+		return fn(pc.pg.Conn())
+	})
+}
