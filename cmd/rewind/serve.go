@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	"k8s.io/klog/v2"
@@ -31,6 +33,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	log := newLogger(stderr, cfg.LogLevel)
 	klog.SetSlogLogger(log.With("component", "client-go"))
+	// One Rewind per store: a second one, or a restore, is refused meanwhile.
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data folder: %w", err)
+	}
+	unlock, err := sqlite.Lock(filepath.Join(cfg.DataDir, storeFile))
+	if err != nil {
+		return explainStoreError(err, cfg.DataDir)
+	}
+	defer unlock()
 	store, err := openStore(ctx, cfg.DataDir)
 	if err != nil {
 		return err
@@ -82,6 +93,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	runner := rollback.NewRunner(store, executors, log)
 	runnerDone := make(chan struct{})
 	go func() { defer close(runnerDone); runner.Run(runCtx) }()
+	if policy := cfg.RetentionPolicy(); len(policy) > 0 {
+		go applyRetention(runCtx, store, policy, log)
+	}
 
 	proxies, err := cfg.TrustedProxyNets()
 	if err != nil {
@@ -138,6 +152,31 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	services.Stop()
 	log.Info("stopped")
 	return nil
+}
+
+// retentionEvery is how often a running Rewind applies the retention.
+const retentionEvery = 24 * time.Hour
+
+// applyRetention removes the versions the retention lets go, at start and
+// then daily, until ctx ends.
+func applyRetention(ctx context.Context, store *sqlite.Store, policy map[rewind.TargetKind]rewind.Retention, log *slog.Logger) {
+	tick := time.NewTicker(retentionEvery)
+	defer tick.Stop()
+	for {
+		start := time.Now()
+		removed, err := store.Prune(ctx, policy, false)
+		if err != nil && ctx.Err() == nil {
+			log.Error("retention", "err", err)
+		}
+		for kind, n := range removed {
+			log.Info("retention removed old versions", "kind", kind, "versions", n, "took", time.Since(start).Round(time.Millisecond))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // applyDeclared stores the environments and clusters declared in the config file.

@@ -25,33 +25,42 @@ type Sealer interface {
 
 // Store is the history store.
 type Store struct {
-	db  *sql.DB
-	box Sealer
-	now func() time.Time
+	db   *sql.DB
+	box  Sealer
+	path string
+	now  func() time.Time
 }
 
-// Open opens (creating if needed) the store at path and applies migrations.
-func Open(ctx context.Context, path string, box Sealer) (*Store, error) {
+// urlValues are the connection settings of every store connection:
+// busy_timeout first, then WAL and foreign keys.
+func urlValues() url.Values {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Set("_txlock", "immediate")
-	sqlDB, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	return q
+}
+
+// Open opens (creating if needed) the store at path, runs SQLite's quick
+// integrity check (a damaged store gives a *DamagedError and is left as it
+// is) and applies migrations.
+func Open(ctx context.Context, path string, box Sealer) (*Store, error) {
+	sqlDB, err := openDB(ctx, path, true)
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+		return nil, err
 	}
-	sqlDB.SetMaxOpenConns(4)
-	if err := sqlDB.PingContext(ctx); err != nil {
+	s := &Store{db: sqlDB, box: box, path: path, now: func() time.Time { return time.Now().UTC() }}
+	if err := s.QuickCheck(ctx); err != nil {
 		sqlDB.Close()
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+		return nil, err
 	}
 	if _, err := db.Migrate(ctx, sqlDB); err != nil {
 		sqlDB.Close()
-		return nil, fmt.Errorf("migrate store %s: %w", path, err)
+		return nil, fmt.Errorf("migrate store %s: %w", path, damaged(path, err))
 	}
-	return &Store{db: sqlDB, box: box, now: func() time.Time { return time.Now().UTC() }}, nil
+	return s, nil
 }
 
 // Close closes the store.
