@@ -3,9 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -122,4 +126,79 @@ func TestPruneCommand(t *testing.T) {
 	if _, err := rewindCmd(t, env, "prune", "--config", cfg); err == nil || !strings.Contains(err.Error(), "never removed") {
 		t.Errorf("retention of databases: %v", err)
 	}
+}
+
+func TestServeMetrics(t *testing.T) {
+	dir := t.TempDir()
+	addr, metricsAddr := freeAddr(t), freeAddr(t)
+	token := "scrape-token-0123456789abcdef"
+	env := map[string]string{"REWIND_ADMIN_PASSWORD": "admin-password-1", "REWIND_METRICS_TOKEN": token}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var out lockedWriter
+	out.mu, out.w = new(sync.Mutex), new(bytes.Buffer)
+	go func() {
+		done <- run(ctx, []string{"serve", "--addr", addr, "--data-dir", dir, "--metrics-addr", metricsAddr},
+			func(k string) string { return env[k] }, strings.NewReader(""), &out, &out)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	get := func(url, bearer string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		for range 200 {
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(b)
+		}
+		t.Fatalf("%s does not answer", url)
+		return 0, ""
+	}
+	for _, url := range []string{"http://" + addr + "/metrics", "http://" + metricsAddr + "/metrics"} {
+		if code, _ := get(url, ""); code != http.StatusUnauthorized {
+			t.Errorf("%s without the token: %d", url, code)
+		}
+		code, body := get(url, token)
+		if code != http.StatusOK || !strings.Contains(body, "rewind_store_up 1") || !strings.Contains(body, "go_goroutines") {
+			t.Errorf("%s: %d\n%.600s", url, code, body)
+		}
+	}
+	// A second Rewind on the same data folder is refused.
+	_, err := rewindCmd(t, map[string]string{"REWIND_DATA_DIR": dir}, "serve", "--addr", "127.0.0.1:0")
+	if err == nil || !strings.Contains(err.Error(), "Rewind is running on "+dir) {
+		t.Errorf("a second serve: %v", err)
+	}
+}
+
+func TestMetricsNotServedWithoutToken(t *testing.T) {
+	p := startRewind(t, "", nil)
+	resp, err := http.Get(p.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("/metrics without a metrics token: %d, want 404", resp.StatusCode)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

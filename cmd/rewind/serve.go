@@ -17,6 +17,7 @@ import (
 
 	"github.com/rewindhq/rewind/internal/config"
 	"github.com/rewindhq/rewind/internal/kube"
+	"github.com/rewindhq/rewind/internal/metrics"
 	"github.com/rewindhq/rewind/internal/releases"
 	"github.com/rewindhq/rewind/internal/rewind"
 	"github.com/rewindhq/rewind/internal/rollback"
@@ -101,6 +102,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	registry := metrics.NewRegistry(metricSources(store, services, configs, databases))
+	metricsHandler := metrics.Handler(registry, cfg.Metrics.Token)
+	if cfg.Metrics.Addr != "" {
+		stopMetrics, err := serveMetrics(cfg.Metrics.Addr, metricsHandler, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
+	var mainMetrics http.Handler // on the main listener only behind a token
+	if cfg.Metrics.Token != "" {
+		mainMetrics = metricsHandler
+	}
+
 	kubeconfig := kube.DefaultKubeconfigPath()
 	srv := web.New(store, services, runner, log, web.Options{
 		SessionKeys:        [][]byte{sessionKeys[:32], sessionKeys[32:]},
@@ -113,6 +128,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		TrustedProxies:     proxies,
 		SessionLifetime:    cfg.SessionLifetime,
 		SessionIdle:        cfg.SessionIdle,
+		Metrics:            mainMetrics,
 	})
 	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -152,6 +168,49 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	services.Stop()
 	log.Info("stopped")
 	return nil
+}
+
+// metricSources says where the metrics read Rewind's state at each scrape.
+func metricSources(store *sqlite.Store, services *kube.Manager, configs web.ConfigBackend, databases web.DatabaseBackend) metrics.Sources {
+	src := metrics.Sources{Store: store, Clusters: services.Health, ClusterStats: services.Stats, Version: version}
+	if configs != nil {
+		src.NacosServers = configs.Health
+	}
+	if dbs, ok := databases.(interface {
+		Health(ctx context.Context, dbs []*rewind.Database) map[string]error
+	}); ok {
+		src.Databases = func(ctx context.Context) map[string]error {
+			list, err := store.Databases(ctx)
+			if err != nil {
+				return nil
+			}
+			return dbs.Health(ctx, list)
+		}
+	}
+	return src
+}
+
+// serveMetrics serves /metrics on a listener of its own at addr, until
+// the returned stop is called.
+func serveMetrics(addr string, h http.Handler, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for metrics on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics listener", "err", err)
+		}
+	}()
+	log.Info("metrics listening", "url", "http://"+ln.Addr().String()+"/metrics")
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
 }
 
 // retentionEvery is how often a running Rewind applies the retention.

@@ -31,3 +31,22 @@ func (r Retention) Cutoff(now time.Time) time.Time {
 // database's versions are SQL changes, each part of a request, so none
 // could ever be removed.
 var RetentionKinds = []TargetKind{KindService, KindConfig}
+
+// VersionCount is how many versions of one kind of target, from one
+// source, the store holds.
+type VersionCount struct {
+	Kind   TargetKind
+	Source Source
+	Count  int64
+}
+
+// RequestCount is how many requests of one type and kind (the one kind of
+// all their targets, "release" for a release's rollback, or "mixed") one
+// environment has in one state.
+type RequestCount struct {
+	Type        RequestKind
+	Kind        string
+	Environment string
+	State       State
+	Count       int64
+}

@@ -183,24 +183,16 @@ func isForeignKeyError(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "FOREIGN KEY constraint failed")
 }
 
-// VersionCount is how many versions of one kind of target, from one
-// source, the store holds.
-type VersionCount struct {
-	Kind   rewind.TargetKind
-	Source rewind.Source
-	Count  int64
-}
-
 // VersionCounts counts the versions held, by kind of target and source.
-func (s *Store) VersionCounts(ctx context.Context) ([]VersionCount, error) {
+func (s *Store) VersionCounts(ctx context.Context) ([]rewind.VersionCount, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT t.kind, v.source, COUNT(*) FROM versions v JOIN targets t ON t.id = v.target_id GROUP BY t.kind, v.source`)
 	if err != nil {
 		return nil, fmt.Errorf("count versions: %w", err)
 	}
 	defer rows.Close()
-	var out []VersionCount
+	var out []rewind.VersionCount
 	for rows.Next() {
-		var c VersionCount
+		var c rewind.VersionCount
 		if err := rows.Scan(&c.Kind, &c.Source, &c.Count); err != nil {
 			return nil, err
 		}
@@ -224,6 +216,32 @@ func (s *Store) PrunedCounts(ctx context.Context) (map[rewind.TargetKind]int64, 
 			return nil, err
 		}
 		out[k] = n
+	}
+	return out, rows.Err()
+}
+
+// RequestCounts counts the requests by type, kind, environment and state.
+// A request's kind is "release" when it rolls a release back, else the one
+// kind of all its steps' targets, or "mixed".
+func (s *Store) RequestCounts(ctx context.Context) ([]rewind.RequestCount, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT kind, rkind, env, state, COUNT(*) FROM (
+		SELECT r.kind, e.name AS env, r.state,
+			CASE WHEN r.kind = 'rollback' AND r.release_id IS NOT NULL THEN 'release'
+			     ELSE (SELECT CASE WHEN COUNT(DISTINCT t.kind) = 1 THEN MAX(t.kind) ELSE 'mixed' END
+			           FROM request_steps st JOIN targets t ON t.id = st.target_id WHERE st.request_id = r.id) END AS rkind
+		FROM requests r JOIN environments e ON e.id = r.environment_id)
+		GROUP BY kind, rkind, env, state`)
+	if err != nil {
+		return nil, fmt.Errorf("count requests: %w", err)
+	}
+	defer rows.Close()
+	var out []rewind.RequestCount
+	for rows.Next() {
+		var c rewind.RequestCount
+		if err := rows.Scan(&c.Type, &c.Kind, &c.Environment, &c.State, &c.Count); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
 	}
 	return out, rows.Err()
 }
