@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -47,6 +48,9 @@ type Config struct {
 	Retention map[string]Retention `yaml:"retention"`
 	// Metrics says where the Prometheus metrics are served.
 	Metrics Metrics `yaml:"metrics"`
+	// ExternalURL is the URL people reach Rewind at, for links Rewind
+	// sends (notifications); empty when unknown.
+	ExternalURL string `yaml:"external_url"`
 }
 
 // Retention is how long versions of one kind of target are kept at least.
@@ -131,6 +135,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	proxies := fs.String("trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (REWIND_TRUSTED_PROXIES)")
 	lifetime := fs.Duration("session-lifetime", def.SessionLifetime, "how long a login lasts at most (REWIND_SESSION_LIFETIME)")
 	idle := fs.Duration("session-idle", def.SessionIdle, "how long a login lasts without a request (REWIND_SESSION_IDLE)")
+	externalURL := fs.String("external-url", "", "the URL people reach Rewind at, for links in notifications (REWIND_EXTERNAL_URL)")
 	metricsAddr := fs.String("metrics-addr", "", "serve /metrics on a listener of its own, e.g. :9090 (REWIND_METRICS_ADDR)")
 	metricsToken := fs.String("metrics-token-file", "", "serve /metrics on the main listener to requests bearing the token in this file (REWIND_METRICS_TOKEN_FILE, or the token itself in REWIND_METRICS_TOKEN)")
 	if err := fs.Parse(args); err != nil {
@@ -205,6 +210,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		}
 		*d.dst = parsed
 	}
+	str(&cfg.ExternalURL, "external-url", "REWIND_EXTERNAL_URL", *externalURL)
 	str(&cfg.Metrics.Addr, "metrics-addr", "REWIND_METRICS_ADDR", *metricsAddr)
 	str(&cfg.Metrics.TokenFile, "metrics-token-file", "REWIND_METRICS_TOKEN_FILE", *metricsToken)
 	cfg.Metrics.Token = strings.TrimSpace(getenv("REWIND_METRICS_TOKEN"))
@@ -272,6 +278,12 @@ func (c Config) Validate() error {
 		}
 		if r.KeepDays < 0 || r.KeepVersions < 0 {
 			return fmt.Errorf("retention %q: keep_days and keep_versions must not be negative", kind)
+		}
+	}
+	if c.ExternalURL != "" {
+		u, err := url.Parse(c.ExternalURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("external url %q: give an http:// or https:// URL", c.ExternalURL)
 		}
 	}
 	if (c.Metrics.TokenFile != "" || c.Metrics.Token != "") && len(c.Metrics.Token) < 16 {

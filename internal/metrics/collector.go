@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"net/http"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,29 +52,47 @@ type Sources struct {
 const scrapeTimeout = 5 * time.Second
 
 var (
-	descRequests = prometheus.NewDesc("rewind_requests", "Requests in the store by type (rollback, change), kind (service, config, database, release, mixed), environment and state.",
+	descRequests = newDesc("rewind_requests", "Requests in the store by type (rollback, change), kind (service, config, database, release, mixed), environment and state.",
 		[]string{"type", "kind", "environment", "state"}, nil)
-	descVersions = prometheus.NewDesc("rewind_versions", "Versions held in the store by kind of target and source (observed, imported, rollback, change).",
+	descVersions = newDesc("rewind_versions", "Versions held in the store by kind of target and source (observed, imported, rollback, change).",
 		[]string{"kind", "source"}, nil)
-	descRecorded = prometheus.NewDesc("rewind_versions_recorded_total", "Versions ever recorded by kind of target: those held plus those retention removed.",
+	descRecorded = newDesc("rewind_versions_recorded_total", "Versions ever recorded by kind of target: those held plus those retention removed.",
 		[]string{"kind"}, nil)
-	descPruned = prometheus.NewDesc("rewind_versions_removed_total", "Versions retention removed, by kind of target.",
+	descPruned = newDesc("rewind_versions_removed_total", "Versions retention removed, by kind of target.",
 		[]string{"kind"}, nil)
-	descStoreUp   = prometheus.NewDesc("rewind_store_up", "1 when the history store answers.", nil, nil)
-	descStoreSize = prometheus.NewDesc("rewind_store_size_bytes", "Bytes the history store takes on disk (file and write-ahead log).", nil, nil)
-	descClusterUp = prometheus.NewDesc("rewind_watcher_up", "1 when Rewind watches the cluster: its API server answers and the watch has synced.",
+	descStoreUp   = newDesc("rewind_store_up", "1 when the history store answers.", nil, nil)
+	descStoreSize = newDesc("rewind_store_size_bytes", "Bytes the history store takes on disk (file and write-ahead log).", nil, nil)
+	descClusterUp = newDesc("rewind_watcher_up", "1 when Rewind watches the cluster: its API server answers and the watch has synced.",
 		[]string{"cluster"}, nil)
-	descWorkloads = prometheus.NewDesc("rewind_watched_workloads", "Workloads (Deployments, StatefulSets, DaemonSets) Rewind watches in the cluster.",
+	descWorkloads = newDesc("rewind_watched_workloads", "Workloads (Deployments, StatefulSets, DaemonSets) Rewind watches in the cluster.",
 		[]string{"cluster"}, nil)
-	descQueue = prometheus.NewDesc("rewind_watcher_queue_depth", "Workloads of the cluster waiting to be recorded.",
+	descQueue = newDesc("rewind_watcher_queue_depth", "Workloads of the cluster waiting to be recorded.",
 		[]string{"cluster"}, nil)
-	descNacosUp = prometheus.NewDesc("rewind_nacos_up", "1 when Rewind can use the Nacos server: it answers and accepts Rewind's login.",
+	descNacosUp = newDesc("rewind_nacos_up", "1 when Rewind can use the Nacos server: it answers and accepts Rewind's login.",
 		[]string{"server"}, nil)
-	descDatabaseUp = prometheus.NewDesc("rewind_database_up", "1 when the SQL database answers a connection.",
+	descDatabaseUp = newDesc("rewind_database_up", "1 when the SQL database answers a connection.",
 		[]string{"database"}, nil)
-	descScrapeErrors = prometheus.NewDesc("rewind_metrics_source_errors", "Sources of this scrape that could not be read (store queries), by source.",
+	descScrapeErrors = newDesc("rewind_metrics_source_errors", "Sources of this scrape that could not be read (store queries), by source.",
 		[]string{"source"}, nil)
 )
+
+// names lists the name of every Rewind metric (see Names).
+var names []string
+
+func newDesc(name, help string, labels []string, constLabels prometheus.Labels) *prometheus.Desc {
+	names = append(names, name)
+	return prometheus.NewDesc(name, help, labels, constLabels)
+}
+
+// Names returns the names of Rewind's own metrics (rewind_*), for checking
+// the alerts and the dashboard that use them.
+func Names() []string {
+	out := slices.Clone(names)
+	for _, c := range events {
+		out = append(out, eventName(c))
+	}
+	return append(out, namespace+"_build_info")
+}
 
 // collector reads the state metrics from their sources at each scrape.
 type collector struct{ src Sources }

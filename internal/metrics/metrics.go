@@ -70,6 +70,19 @@ var (
 // events are the collectors updated where things happen.
 var events = []prometheus.Collector{requestsExecuted, approvalWait, execution, rollout, watchRestarts, watchLag, notifications}
 
+// eventNames are the names of the events' metrics, in the order of events.
+var eventNames = map[prometheus.Collector]string{
+	requestsExecuted: namespace + "_requests_executed_total",
+	approvalWait:     namespace + "_request_approval_wait_seconds",
+	execution:        namespace + "_request_execution_seconds",
+	rollout:          namespace + "_rollout_duration_seconds",
+	watchRestarts:    namespace + "_watcher_reconnects_total",
+	watchLag:         namespace + "_watcher_lag_seconds",
+	notifications:    namespace + "_notifications_total",
+}
+
+func eventName(c prometheus.Collector) string { return eventNames[c] }
+
 // RequestKind is the kind label of request r whose steps act on targets of
 // the given kinds: "release" for the rollback of a release, the one kind of
 // all its targets, or "mixed".

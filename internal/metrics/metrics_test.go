@@ -223,6 +223,22 @@ func TestScrape(t *testing.T) {
 			t.Errorf("no %s", runtime)
 		}
 	}
+	// Names lists exactly the rewind_ families (the alerts and the dashboard
+	// are checked against it); source errors appear only when one fails.
+	names := map[string]bool{}
+	for _, n := range metrics.Names() {
+		names[n] = true
+	}
+	for n := range fams {
+		if strings.HasPrefix(n, "rewind_") && !names[n] {
+			t.Errorf("%s is not in metrics.Names", n)
+		}
+	}
+	for n := range names {
+		if _, ok := fams[n]; !ok && n != "rewind_metrics_source_errors" {
+			t.Errorf("metrics.Names has %s, the scrape has not", n)
+		}
+	}
 	if _, ok := value(t, fams, "rewind_notifications_total", map[string]string{"channel": "王芳的钉钉群"}); ok {
 		t.Error("a name an admin chose became a label value")
 	}
