@@ -31,14 +31,17 @@ const protectedVersions = `
 // Arguments: kind, cutoff, keep (at least 1), limit.
 const prunable = `
 	SELECT v.id, v.revision FROM versions v JOIN targets t ON t.id = v.target_id
-	WHERE t.kind = ?1
-	  AND v.created_at < ?2
+	WHERE t.kind = ?
+	  AND v.created_at < ?
 	  AND v.request_id IS NULL
-	  AND v.number <= (SELECT MAX(m.number) FROM versions m WHERE m.target_id = v.target_id) - ?3
+	  AND v.number <= (SELECT MAX(m.number) FROM versions m WHERE m.target_id = v.target_id) - ?
 	  AND v.number != COALESCE((SELECT MAX(m.number) FROM versions m WHERE m.target_id = v.target_id AND m.source != 'imported'), 0)
 	  AND v.id NOT IN (` + protectedVersions + `)
 	ORDER BY v.id
-	LIMIT ?4`
+	LIMIT ?`
+
+// noLimit is the limit of a count of everything prunable.
+const noLimit = 1 << 53
 
 // pruneBatch is how many versions one transaction removes, so that
 // retention never holds the store's write lock for long.
@@ -60,7 +63,7 @@ func (s *Store) Prune(ctx context.Context, policy map[rewind.TargetKind]rewind.R
 		cutoff := fmtTime(r.Cutoff(now))
 		if dryRun {
 			var n int
-			err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM (`+prunable+`)`, kind, cutoff, keep, -1).Scan(&n)
+			err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM (`+prunable+`) p`, kind, cutoff, keep, noLimit).Scan(&n)
 			if err != nil {
 				return out, fmt.Errorf("count versions of %s to remove: %w", kind, err)
 			}
@@ -163,8 +166,8 @@ func (s *Store) removeVersions(ctx context.Context, kind rewind.TargetKind, vs [
 			if v.revision == "" {
 				continue
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO pruned_revisions (target_id, revision)
-				SELECT target_id, revision FROM versions WHERE id = ?`, v.id); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO pruned_revisions (target_id, revision)
+				SELECT target_id, revision FROM versions WHERE id = ? ON CONFLICT DO NOTHING`, v.id); err != nil {
 				return err
 			}
 		}
@@ -174,7 +177,7 @@ func (s *Store) removeVersions(ctx context.Context, kind rewind.TargetKind, vs [
 		}
 		n, _ := res.RowsAffected()
 		_, err = tx.ExecContext(ctx, `INSERT INTO pruned_counts (kind, versions) VALUES (?, ?)
-			ON CONFLICT (kind) DO UPDATE SET versions = versions + excluded.versions`, kind, n)
+			ON CONFLICT (kind) DO UPDATE SET versions = pruned_counts.versions + excluded.versions`, kind, n)
 		return err
 	})
 }
