@@ -476,6 +476,32 @@ func TestChartOnAPIServer(t *testing.T) {
 	if _, err := sa.CoreV1().Secrets(release).Get(ctx, "rewind-metrics", metav1.GetOptions{}); !apierrors.IsForbidden(err) {
 		t.Errorf("read of a Secret in Rewind's own namespace: got %v, want forbidden", err)
 	}
+	if err := sa.AppsV1().Deployments(shop).Delete(ctx, "anything", metav1.DeleteOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("delete of a Deployment: got %v, want forbidden", err)
+	}
+
+	// rbac.clusterWide: the same verbs in every namespace, still no Secret.
+	wideNS := c.NewNamespace(t)
+	wide := helm(t, "template", "rewind-wide", chart, "--namespace", wideNS, "--set", "rbac.clusterWide=true",
+		"--show-only", "templates/serviceaccount.yaml", "--show-only", "templates/rbac.yaml")
+	if _, err := testenv.Apply(ctx, c.RestConfig(), wide, wideNS); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = admin.RbacV1().ClusterRoleBindings().Delete(context.Background(), "rewind-wide", metav1.DeleteOptions{})
+		_ = admin.RbacV1().ClusterRoles().Delete(context.Background(), "rewind-wide", metav1.DeleteOptions{})
+	})
+	wideCfg, err := c.ServiceAccountConfig(ctx, wideNS, "rewind-wide")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wsa := kubernetes.NewForConfigOrDie(wideCfg)
+	if _, err := wsa.AppsV1().Deployments(other).List(ctx, metav1.ListOptions{}); err != nil {
+		t.Errorf("cluster-wide: list deployments in %s: %v", other, err)
+	}
+	if _, err := wsa.CoreV1().Secrets(shop).Get(ctx, "db-password", metav1.GetOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("cluster-wide: read of a Secret: got %v, want forbidden", err)
+	}
 }
 
 func waitFor(ctx context.Context, check func() error) error {
