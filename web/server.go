@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/rewindhq/rewind/internal/auth"
+	"github.com/rewindhq/rewind/internal/notify"
 	"github.com/rewindhq/rewind/internal/rewind"
 	"github.com/rewindhq/rewind/internal/sqlite"
 )
@@ -59,6 +60,11 @@ type Options struct {
 	// Metrics serves /metrics (it checks the metrics token itself); nil:
 	// /metrics is not served on this listener.
 	Metrics http.Handler
+	// ExternalURL is where people open Rewind, for links in messages; ""
+	// when not set.
+	ExternalURL string
+	// NotifyTransport sends test messages; nil sends them for real.
+	NotifyTransport notify.Sending
 }
 
 // Server serves the dashboard.

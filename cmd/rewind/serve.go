@@ -94,6 +94,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	runner := rollback.NewRunner(store, executors, log)
 	runnerDone := make(chan struct{})
 	go func() { defer close(runnerDone); runner.Run(runCtx) }()
+	senderDone := startSender(runCtx, store, configs, cfg.ExternalURL, log)
 	if policy := cfg.RetentionPolicy(); len(policy) > 0 {
 		go applyRetention(runCtx, store, policy, log)
 	}
@@ -129,6 +130,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		SessionLifetime:    cfg.SessionLifetime,
 		SessionIdle:        cfg.SessionIdle,
 		Metrics:            mainMetrics,
+		ExternalURL:        cfg.ExternalURL,
 	})
 	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -154,6 +156,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	case err := <-serveErr:
 		stopWork()
 		<-runnerDone
+		<-senderDone
 		return err
 	case <-ctx.Done():
 	}
@@ -165,6 +168,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	stopWork()
 	<-runnerDone
+	<-senderDone
 	services.Stop()
 	log.Info("stopped")
 	return nil

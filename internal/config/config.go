@@ -48,8 +48,8 @@ type Config struct {
 	Retention map[string]Retention `yaml:"retention"`
 	// Metrics says where the Prometheus metrics are served.
 	Metrics Metrics `yaml:"metrics"`
-	// ExternalURL is the URL people reach Rewind at, for links Rewind
-	// sends (notifications); empty when unknown.
+	// ExternalURL is where people open Rewind (https://rewind.example.com),
+	// for the links in notifications; empty leaves messages without links.
 	ExternalURL string `yaml:"external_url"`
 }
 
@@ -135,9 +135,9 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	proxies := fs.String("trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (REWIND_TRUSTED_PROXIES)")
 	lifetime := fs.Duration("session-lifetime", def.SessionLifetime, "how long a login lasts at most (REWIND_SESSION_LIFETIME)")
 	idle := fs.Duration("session-idle", def.SessionIdle, "how long a login lasts without a request (REWIND_SESSION_IDLE)")
-	externalURL := fs.String("external-url", "", "the URL people reach Rewind at, for links in notifications (REWIND_EXTERNAL_URL)")
 	metricsAddr := fs.String("metrics-addr", "", "serve /metrics on a listener of its own, e.g. :9090 (REWIND_METRICS_ADDR)")
 	metricsToken := fs.String("metrics-token-file", "", "serve /metrics on the main listener to requests bearing the token in this file (REWIND_METRICS_TOKEN_FILE, or the token itself in REWIND_METRICS_TOKEN)")
+	external := fs.String("external-url", "", "where people open Rewind, for links in notifications (REWIND_EXTERNAL_URL)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("%w\n%s", err, usage(fs))
 	}
@@ -169,6 +169,8 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	str(&cfg.TLSCert, "tls-cert", "REWIND_TLS_CERT", *tlsCert)
 	str(&cfg.TLSKey, "tls-key", "REWIND_TLS_KEY", *tlsKey)
 	str(&cfg.LogLevel, "log-level", "REWIND_LOG_LEVEL", *level)
+	str(&cfg.ExternalURL, "external-url", "REWIND_EXTERNAL_URL", *external)
+	cfg.ExternalURL = strings.TrimRight(strings.TrimSpace(cfg.ExternalURL), "/")
 	var secureEnv, timeoutEnv string
 	str(&secureEnv, "secure-cookies", "REWIND_SECURE_COOKIES", fmt.Sprint(*secure))
 	str(&timeoutEnv, "rollout-timeout", "REWIND_ROLLOUT_TIMEOUT", timeout.String())
@@ -210,7 +212,6 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		}
 		*d.dst = parsed
 	}
-	str(&cfg.ExternalURL, "external-url", "REWIND_EXTERNAL_URL", *externalURL)
 	str(&cfg.Metrics.Addr, "metrics-addr", "REWIND_METRICS_ADDR", *metricsAddr)
 	str(&cfg.Metrics.TokenFile, "metrics-token-file", "REWIND_METRICS_TOKEN_FILE", *metricsToken)
 	cfg.Metrics.Token = strings.TrimSpace(getenv("REWIND_METRICS_TOKEN"))
@@ -250,6 +251,12 @@ func (c Config) Validate() error {
 	if _, err := c.TrustedProxyNets(); err != nil {
 		return err
 	}
+	if c.ExternalURL != "" {
+		u, err := url.Parse(c.ExternalURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return fmt.Errorf("external url %q: give the address people open Rewind at, such as https://rewind.example.com", c.ExternalURL)
+		}
+	}
 	if c.SessionLifetime < time.Minute || c.SessionIdle < time.Minute {
 		return errors.New("session lifetime and session idle must be at least 1m")
 	}
@@ -278,12 +285,6 @@ func (c Config) Validate() error {
 		}
 		if r.KeepDays < 0 || r.KeepVersions < 0 {
 			return fmt.Errorf("retention %q: keep_days and keep_versions must not be negative", kind)
-		}
-	}
-	if c.ExternalURL != "" {
-		u, err := url.Parse(c.ExternalURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("external url %q: give an http:// or https:// URL", c.ExternalURL)
 		}
 	}
 	if (c.Metrics.TokenFile != "" || c.Metrics.Token != "") && len(c.Metrics.Token) < 16 {

@@ -156,7 +156,7 @@ func VersionRecorded(cluster string, changedAt time.Time) {
 
 // Channels are the kinds of notification channel NotificationDelivered
 // counts by name; any other counts as "other".
-var Channels = []string{"email", "webhook", "dingtalk", "wecom", "feishu", "slack", "teams"}
+var Channels = []string{"email", "webhook", "dingtalk", "wecom", "feishu", "slack"}
 
 // NotificationDelivered notes one delivery attempt of a notification
 // through a channel of that kind (see Channels; never a name an admin

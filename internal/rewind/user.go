@@ -51,7 +51,9 @@ type User struct {
 	Username     string
 	Role         Role
 	PasswordHash string
-	CreatedAt    time.Time
+	// Email is the user's own address, for the messages they subscribe to.
+	Email     string
+	CreatedAt time.Time
 }
 
 // ValidateUsername checks a new username.

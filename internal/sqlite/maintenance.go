@@ -83,7 +83,7 @@ func OpenExisting(ctx context.Context, path string, box Sealer) (*Store, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &Store{db: sqlDB, box: box, path: path, now: func() time.Time { return time.Now().UTC() }}, nil
+	return &Store{db: sqlDB, box: box, path: path, now: func() time.Time { return time.Now().UTC() }, wakeTx: map[*sql.Tx]bool{}}, nil
 }
 
 // QuickCheck runs SQLite's quick integrity check (pages, records and

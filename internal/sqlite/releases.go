@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rewindhq/rewind/internal/notify"
 	"github.com/rewindhq/rewind/internal/rewind"
 )
 
@@ -310,7 +311,10 @@ func (s *Store) BlockRelease(ctx context.Context, id int64, by, reason string, e
 		if n, _ := res.RowsAffected(); n == 0 {
 			return s.releaseMissingOr(ctx, tx, id, "This release is already blocked.")
 		}
-		return s.addAudit(ctx, tx, ev)
+		if err := s.addAudit(ctx, tx, ev); err != nil {
+			return err
+		}
+		return s.notice(ctx, tx, notify.Event{Kind: notify.EventReleaseBlocked, ReleaseID: id, Actor: ev.Actor, Detail: reason})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("block release %d: %w", id, err)

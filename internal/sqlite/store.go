@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // the database/sql driver
@@ -29,6 +30,12 @@ type Store struct {
 	box  Sealer
 	path string
 	now  func() time.Time
+
+	// The transactions that wrote to the outbox, and who is told when
+	// they commit (see notice).
+	wakeMu   sync.Mutex
+	wakeTx   map[*sql.Tx]bool
+	onNotice func()
 }
 
 // urlValues are the connection settings of every store connection:
@@ -51,7 +58,7 @@ func Open(ctx context.Context, path string, box Sealer) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{db: sqlDB, box: box, path: path, now: func() time.Time { return time.Now().UTC() }}
+	s := &Store{db: sqlDB, box: box, path: path, now: func() time.Time { return time.Now().UTC() }, wakeTx: map[*sql.Tx]bool{}}
 	if err := s.QuickCheck(ctx); err != nil {
 		sqlDB.Close()
 		return nil, err
@@ -83,9 +90,12 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 	defer tx.Rollback()
 	if err := fn(tx); err != nil {
+		s.committed(tx, false)
 		return err
 	}
-	return tx.Commit()
+	err = tx.Commit()
+	s.committed(tx, err == nil)
+	return err
 }
 
 const timeFormat = "2006-01-02T15:04:05.000000000Z07:00"

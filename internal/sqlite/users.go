@@ -10,12 +10,12 @@ import (
 	"github.com/rewindhq/rewind/internal/rewind"
 )
 
-const userCols = `id, username, password_hash, role, created_at`
+const userCols = `id, username, password_hash, role, email, created_at`
 
 func scanUser(row interface{ Scan(...any) error }) (*rewind.User, error) {
 	var u rewind.User
 	var created string
-	if err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Role, &created); err != nil {
+	if err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Role, &u.Email, &created); err != nil {
 		return nil, err
 	}
 	u.CreatedAt = parseTime(created)
