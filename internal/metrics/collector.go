@@ -23,7 +23,7 @@ type Store interface {
 	RequestCounts(ctx context.Context) ([]rewind.RequestCount, error)
 	VersionCounts(ctx context.Context) ([]rewind.VersionCount, error)
 	PrunedCounts(ctx context.Context) (map[rewind.TargetKind]int64, error)
-	Size() (int64, error)
+	Size(ctx context.Context) (int64, error)
 }
 
 // ClusterStats is what a cluster's watcher knows of itself.
@@ -114,7 +114,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 
 	if s := c.src.Store; s != nil {
 		gauge(descStoreUp, boolValue(s.Ping(ctx) == nil))
-		if n, err := s.Size(); err == nil {
+		if n, err := s.Size(ctx); err == nil {
 			gauge(descStoreSize, float64(n))
 		} else {
 			failed("store_size")

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -83,7 +82,9 @@ func OpenExisting(ctx context.Context, path string, box Sealer) (*Store, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &Store{db: sqlDB, box: box, path: path, now: func() time.Time { return time.Now().UTC() }, wakeTx: map[*sql.Tx]bool{}}, nil
+	s := newStore(sqlDB, box, db.SQLite)
+	s.path = path
+	return s, nil
 }
 
 // QuickCheck runs SQLite's quick integrity check (pages, records and
@@ -164,8 +165,13 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 }
 
 // Size returns how many bytes the store takes on disk: its file and its
-// write-ahead log.
-func (s *Store) Size() (int64, error) {
+// write-ahead log, or on PostgreSQL its database.
+func (s *Store) Size(ctx context.Context) (int64, error) {
+	if s.engine == db.Postgres {
+		var n int64
+		err := s.db.QueryRowContext(ctx, `SELECT pg_database_size(current_database())`).Scan(&n)
+		return n, err
+	}
 	var total int64
 	for _, p := range []string{s.path, s.path + "-wal"} {
 		fi, err := os.Stat(p)

@@ -182,8 +182,11 @@ func (s *Store) removeVersions(ctx context.Context, kind rewind.TargetKind, vs [
 	})
 }
 
+// isForeignKeyError reports a row that a foreign key keeps, in SQLite's
+// words or PostgreSQL's.
 func isForeignKeyError(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "FOREIGN KEY constraint failed")
+	return err != nil && (strings.Contains(err.Error(), "FOREIGN KEY constraint failed") ||
+		strings.Contains(err.Error(), "violates foreign key constraint"))
 }
 
 // VersionCounts counts the versions held, by kind of target and source.

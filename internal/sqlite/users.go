@@ -31,15 +31,15 @@ func (s *Store) CreateUser(ctx context.Context, u *rewind.User) error {
 		return rewind.Errorf(rewind.EINVALID, "Unknown role %q.", u.Role)
 	}
 	u.CreatedAt = s.now()
-	res, err := s.db.ExecContext(ctx, `INSERT INTO users (username, password_hash, role, created_at) VALUES (?, ?, ?, ?)`,
+	newID, err := insert(ctx, s.db, `INSERT INTO users (username, password_hash, role, created_at) VALUES (?, ?, ?, ?)`,
 		u.Username, u.PasswordHash, u.Role, fmtTime(u.CreatedAt))
 	if err != nil {
-		if strings.Contains(err.Error(), "UNIQUE") {
+		if isUnique(err) {
 			return rewind.Errorf(rewind.ECONFLICT, "User %q already exists.", u.Username)
 		}
 		return fmt.Errorf("create user: %w", err)
 	}
-	u.ID, _ = res.LastInsertId()
+	u.ID = newID
 	return nil
 }
 
