@@ -235,7 +235,7 @@ func (s *Store) RequestCounts(ctx context.Context) ([]rewind.RequestCount, error
 			CASE WHEN r.kind = 'rollback' AND r.release_id IS NOT NULL THEN 'release'
 			     ELSE (SELECT CASE WHEN COUNT(DISTINCT t.kind) = 1 THEN MAX(t.kind) ELSE 'mixed' END
 			           FROM request_steps st JOIN targets t ON t.id = st.target_id WHERE st.request_id = r.id) END AS rkind
-		FROM requests r JOIN environments e ON e.id = r.environment_id)
+		FROM requests r JOIN environments e ON e.id = r.environment_id) AS counted
 		GROUP BY kind, rkind, env, state`)
 	if err != nil {
 		return nil, fmt.Errorf("count requests: %w", err)

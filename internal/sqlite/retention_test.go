@@ -163,6 +163,26 @@ func TestPrune(t *testing.T) {
 		t.Errorf("audit events of retention: %q", prunes)
 	}
 
+	// The counts the metrics read.
+	rc, err := s.RequestCounts(ctx)
+	if err != nil || len(rc) != 1 || rc[0] != (rewind.RequestCount{Type: rewind.RequestRollback, Kind: "service", Environment: "prod", State: rewind.StateCancelled, Count: 1}) {
+		t.Errorf("request counts: %+v, %v", rc, err)
+	}
+	vc, err := s.VersionCounts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := map[rewind.TargetKind]int64{}
+	for _, c := range vc {
+		held[c.Kind] += c.Count
+	}
+	if held[rewind.KindService] != 1+22 || held[rewind.KindConfig] != 2 {
+		t.Errorf("version counts: %+v", vc)
+	}
+	if n, err := s.Size(ctx); err != nil || n <= 0 {
+		t.Errorf("store size: %d, %v", n, err)
+	}
+
 	// Without a retention nothing goes, however old.
 	if got, err := s.Prune(ctx, nil, false); err != nil || len(got) != 0 {
 		t.Errorf("prune without retention: %v, %v", got, err)
