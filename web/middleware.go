@@ -261,28 +261,6 @@ func checkFields(c echo.Context, limits ...FieldLimit) error {
 	return nil
 }
 
-// require lets a request through only for a logged-in user with at least role min.
-func (s *Server) require(min rewind.Role) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			u := currentUser(c)
-			if u == nil {
-				if c.Request().Method == http.MethodGet && c.Request().Header.Get("HX-Request") == "" {
-					return c.Redirect(http.StatusSeeOther, "/login?next="+urlQueryEscape(c.Request().URL.RequestURI()))
-				}
-				if c.Request().Method != http.MethodGet {
-					return rewind.Errorf(rewind.EFORBIDDEN, "Log in first.")
-				}
-				return rewind.Errorf(rewind.EUNAUTHORIZED, "Log in first.")
-			}
-			if !u.Role.Allows(min) {
-				return rewind.Errorf(rewind.EFORBIDDEN, "This needs the %s role; you are %s.", min, u.Role)
-			}
-			return next(c)
-		}
-	}
-}
-
 func currentUser(c echo.Context) *rewind.User {
 	u, _ := c.Get("user").(*rewind.User)
 	return u

@@ -48,10 +48,14 @@ type AuditEvent struct {
 type AuditFilter struct {
 	Actor       string
 	Environment string
-	Target      string // matches part of the target label
-	From, To    time.Time
-	Offset      int
-	Limit       int
+	// Environments, when not nil, keeps the events of these environments
+	// only (none when empty; events of no environment are left out): those
+	// the reader sees.
+	Environments []string
+	Target       string // matches part of the target label
+	From, To     time.Time
+	Offset       int
+	Limit        int
 }
 
 // Audit actions of releases that a plan records.

@@ -57,15 +57,16 @@ func (s *Store) CreateSession(ctx context.Context, ss *rewind.Session, idle time
 // SessionUser returns the session with that ID and its user.
 func (s *Store) SessionUser(ctx context.Context, id string) (*rewind.Session, *rewind.User, error) {
 	var u rewind.User
-	var created string
-	ss, err := scanSession(s.db.QueryRowContext(ctx, `SELECT `+sessionCols+`, u.id, u.username, u.password_hash, u.role, u.created_at
-		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?`, id),
-		&u.ID, &u.Username, &u.PasswordHash, &u.Role, &created)
+	dst, done := userDest(&u)
+	ss, err := scanSession(s.db.QueryRowContext(ctx, `SELECT `+sessionCols+`, `+userColsOf("u")+`
+		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?`, id), dst...)
 	if err != nil {
 		return nil, nil, notFound("Session", err)
 	}
-	u.CreatedAt = parseTime(created)
-	return ss, &u, nil
+	if err := done(); err != nil {
+		return nil, nil, err
+	}
+	return ss, &u, loadEnvRoles(ctx, s.db, &u)
 }
 
 // TouchSession sets a session's last-seen time.
