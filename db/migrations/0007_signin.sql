@@ -5,11 +5,13 @@
 -- and a user may come from a provider: source says how they sign in,
 -- subject who the provider says they are (OIDC issuer and subject, LDAP DN),
 -- provider_groups (JSON array) their groups at their last sign-in. disabled_at is set
--- when a provider's user is no longer in any mapped group.
+-- when a provider's user is no longer in any mapped group. email is the
+-- user's own address (for notifications; a provider's user gets theirs).
 CREATE TABLE users_new (
     id            INTEGER PRIMARY KEY,
     username      TEXT NOT NULL UNIQUE,
     password_hash TEXT NOT NULL,
+    email         TEXT NOT NULL DEFAULT '',
     role          TEXT NOT NULL CHECK (role IN ('none', 'viewer', 'operator', 'approver', 'admin')),
     created_at    TEXT NOT NULL,
     source        TEXT NOT NULL DEFAULT 'local' CHECK (source IN ('local', 'oidc', 'ldap')),

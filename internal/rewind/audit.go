@@ -17,6 +17,7 @@ const (
 	ActionSkip           = "rollback.skip"
 	ActionReplan         = "rollback.replan"
 	ActionUserChange     = "user.change"
+	ActionUserDisable    = "user.disable"
 	ActionSettingsChange = "settings.change"
 	ActionReveal         = "secret.reveal"
 

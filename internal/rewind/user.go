@@ -106,7 +106,10 @@ type User struct {
 	Role         Role
 	EnvRoles     EnvRoles
 	PasswordHash string
-	CreatedAt    time.Time
+	// Email is the user's own address, for the messages they subscribe to;
+	// a provider's user gets the one their provider gives.
+	Email     string
+	CreatedAt time.Time
 	// Source is how the user signs in: SourceLocal, SourceOIDC or SourceLDAP.
 	// A user of a provider is made at their first sign-in; Subject is who
 	// the provider says they are (an OIDC issuer and subject, an LDAP DN),

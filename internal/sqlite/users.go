@@ -12,7 +12,7 @@ import (
 	"github.com/rewindhq/rewind/internal/rewind"
 )
 
-const userCols = `id, username, password_hash, role, created_at, source, subject, display_name, provider_groups, disabled_at`
+const userCols = `id, username, password_hash, email, role, created_at, source, subject, display_name, provider_groups, disabled_at`
 
 // userColsOf is userCols of the users table under alias a.
 func userColsOf(a string) string {
@@ -24,7 +24,7 @@ func userColsOf(a string) string {
 func userDest(u *rewind.User) ([]any, func() error) {
 	var created, groups string
 	var disabled sql.NullString
-	return []any{&u.ID, &u.Username, &u.PasswordHash, &u.Role, &created, &u.Source, &u.Subject, &u.DisplayName, &groups, &disabled},
+	return []any{&u.ID, &u.Username, &u.PasswordHash, &u.Email, &u.Role, &created, &u.Source, &u.Subject, &u.DisplayName, &groups, &disabled},
 		func() error {
 			u.CreatedAt, u.DisabledAt = parseTime(created), parseTimePtr(disabled)
 			if err := json.Unmarshal([]byte(groups), &u.Groups); err != nil {
@@ -95,9 +95,9 @@ func (s *Store) CreateUser(ctx context.Context, u *rewind.User) error {
 		return err
 	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO users (username, password_hash, role, created_at, source, subject, display_name, provider_groups, last_login_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			u.Username, u.PasswordHash, u.Role, fmtTime(u.CreatedAt), u.Source, u.Subject, u.DisplayName, string(groups), loginTime(u, u.CreatedAt))
+		res, err := tx.ExecContext(ctx, `INSERT INTO users (username, password_hash, email, role, created_at, source, subject, display_name, provider_groups, last_login_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			u.Username, u.PasswordHash, u.Email, u.Role, fmtTime(u.CreatedAt), u.Source, u.Subject, u.DisplayName, string(groups), loginTime(u, u.CreatedAt))
 		if err != nil {
 			if strings.Contains(err.Error(), "UNIQUE") {
 				return rewind.Errorf(rewind.ECONFLICT, "User %q already exists.", u.Username)
@@ -220,7 +220,7 @@ func (s *Store) updateUser(ctx context.Context, x execer, username, set string, 
 // SignedIn records a provider's user at sign-in: made at their first one,
 // otherwise given the name, groups and roles the provider's groups give now,
 // and enabled again if they were disabled. ev is audited with it.
-func (s *Store) SignedIn(ctx context.Context, u *rewind.User, ev rewind.AuditEvent) error {
+func (s *Store) SignedIn(ctx context.Context, u *rewind.User, ev *rewind.AuditEvent) error {
 	if err := rewind.ValidateRoles(u.Role, u.EnvRoles); err != nil {
 		return err
 	}
@@ -232,8 +232,8 @@ func (s *Store) SignedIn(ctx context.Context, u *rewind.User, ev rewind.AuditEve
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		if u.ID == 0 {
 			u.CreatedAt = now
-			res, err := tx.ExecContext(ctx, `INSERT INTO users (username, password_hash, role, created_at, source, subject, display_name, provider_groups, last_login_at)
-				VALUES (?, '', ?, ?, ?, ?, ?, ?, ?)`, u.Username, u.Role, fmtTime(now), u.Source, u.Subject, u.DisplayName, string(groups), fmtTime(now))
+			res, err := tx.ExecContext(ctx, `INSERT INTO users (username, password_hash, email, role, created_at, source, subject, display_name, provider_groups, last_login_at)
+				VALUES (?, '', ?, ?, ?, ?, ?, ?, ?, ?)`, u.Username, u.Email, u.Role, fmtTime(now), u.Source, u.Subject, u.DisplayName, string(groups), fmtTime(now))
 			if err != nil {
 				if strings.Contains(err.Error(), "UNIQUE") {
 					return rewind.Errorf(rewind.ECONFLICT, "The username %s is taken by another user; an admin must rename or remove that user first.", u.Username)
@@ -242,8 +242,8 @@ func (s *Store) SignedIn(ctx context.Context, u *rewind.User, ev rewind.AuditEve
 			}
 			u.ID, _ = res.LastInsertId()
 		} else {
-			if _, err := tx.ExecContext(ctx, `UPDATE users SET role = ?, display_name = ?, provider_groups = ?, disabled_at = NULL, last_login_at = ? WHERE id = ?`,
-				u.Role, u.DisplayName, string(groups), fmtTime(now), u.ID); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE users SET role = ?, display_name = ?, email = ?, provider_groups = ?, disabled_at = NULL, last_login_at = ? WHERE id = ?`,
+				u.Role, u.DisplayName, u.Email, string(groups), fmtTime(now), u.ID); err != nil {
 				return fmt.Errorf("update user %s: %w", u.Username, err)
 			}
 			u.DisabledAt = nil
@@ -251,7 +251,10 @@ func (s *Store) SignedIn(ctx context.Context, u *rewind.User, ev rewind.AuditEve
 		if err := setEnvRoles(ctx, tx, u.ID, u.EnvRoles); err != nil {
 			return err
 		}
-		return s.addAudit(ctx, tx, ev)
+		if ev == nil {
+			return nil
+		}
+		return s.addAudit(ctx, tx, *ev)
 	})
 }
 
