@@ -14,6 +14,10 @@ import (
 // LoginView is the sign-in form.
 type LoginView struct {
 	CSRF, Username, Next, Error string
+	// PasswordForm shows the username and password form (local users, an
+	// LDAP directory); OIDCName, when set, the "Sign in with …" button.
+	PasswordForm bool
+	OIDCName     string
 }
 
 // EnvTab is one environment in the environment switcher.

@@ -117,6 +117,11 @@ func (s *Server) activeSession(c echo.Context, sid string) (*rewind.Session, *re
 		}
 		return nil, nil, nil
 	}
+	if ss.Source != rewind.SourceLocal && ss.RecheckAt != nil && !now.Before(*ss.RecheckAt) {
+		if u, err = s.recheck(ctx, ss, u); err != nil || u == nil {
+			return nil, nil, err
+		}
+	}
 	if now.Sub(ss.LastSeen) >= touchEvery {
 		if err := s.store.TouchSession(ctx, ss.ID, now); err != nil {
 			return nil, nil, err
@@ -216,7 +221,7 @@ func (s *Server) limitBody(limits map[string]int64) echo.MiddlewareFunc {
 func (s *Server) tooLarge(c echo.Context, limit int64) error {
 	msg := fmt.Sprintf("The form is larger than Rewind takes here (%s); nothing was saved. Go back to keep what you typed, shorten it and send it again.", byteSize(limit))
 	if c.Path() == "/login" && !isHTMX(c) {
-		return s.render(c, http.StatusRequestEntityTooLarge, s.meta(c, "Sign in", ""), templates.LoginPage(templates.LoginView{CSRF: csrfToken(c), Next: "/", Error: msg}))
+		return s.render(c, http.StatusRequestEntityTooLarge, s.meta(c, "Sign in", ""), templates.LoginPage(s.loginView(c, templates.LoginView{Next: "/", Error: msg})))
 	}
 	return s.answer(c, http.StatusRequestEntityTooLarge, msg)
 }

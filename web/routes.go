@@ -42,6 +42,8 @@ func (s *Server) routeList() []route {
 		{get, "/login", public, s.loginForm, 0},
 		{post, "/login", public, s.login, 0},
 		{post, "/logout", public, s.logout, 0},
+		{get, "/auth/oidc", public, s.oidcStart, 0},
+		{get, "/auth/oidc/callback", public, s.oidcCallback, 0},
 
 		{get, "/", viewer, s.home, 0},
 		{get, "/workflows", viewer, s.workflowsList, 0},
@@ -107,6 +109,8 @@ func (s *Server) routeList() []route {
 		{post, "/settings/users", admin, s.userCreate, 0},
 		{post, "/settings/users/:name", admin, s.userUpdate, 0},
 		{post, "/settings/sessions/:id/delete", admin, s.sessionDelete, 0},
+		{get, "/settings/signin", admin, s.signinSettings, 0},
+		{post, "/settings/signin", admin, s.signinSave, 0},
 		{get, "/settings/nacos", admin, s.nacosSettings, 0},
 		{post, "/settings/nacos", admin, s.nacosSave, 0},
 		{post, "/settings/nacos/:id/delete", admin, s.nacosDelete, 0},

@@ -56,6 +56,8 @@ type Options struct {
 	// SessionLifetime is how long a login lasts at most (default 12h);
 	// SessionIdle how long without a request (default 2h).
 	SessionLifetime, SessionIdle time.Duration
+	// Signin offers identity providers besides local passwords.
+	Signin Signin
 }
 
 // Server serves the dashboard.

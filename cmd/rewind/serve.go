@@ -46,6 +46,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	signins, err := setupSignin(ctx, store, cfg)
+	if err != nil {
+		return err
+	}
 
 	clusters, err := store.Clusters(ctx)
 	if err != nil {
@@ -99,6 +103,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		TrustedProxies:     proxies,
 		SessionLifetime:    cfg.SessionLifetime,
 		SessionIdle:        cfg.SessionIdle,
+		Signin:             signins,
 	})
 	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	ln, err := net.Listen("tcp", cfg.Addr)

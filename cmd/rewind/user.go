@@ -18,7 +18,7 @@ import (
 // userCmd manages users: add, set-password, list.
 func userCmd(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: rewind user add|set-password|list")
+		return errors.New("usage: rewind user add|set-password|list|local-login")
 	}
 	sub, rest := args[0], args[1:]
 	fs := flag.NewFlagSet("rewind user "+sub, flag.ContinueOnError)
@@ -77,6 +77,19 @@ func userCmd(ctx context.Context, args []string, getenv func(string) string, std
 			fmt.Fprintf(stdout, "%-24s %-6s %s\n", u.Username, u.Source, roles)
 		}
 		return nil
+	case "local-login":
+		// rewind user local-login on|off: the password form of local users,
+		// as Settings → Sign-in sets it; on is the way back in when a
+		// provider fails.
+		if name != "on" && name != "off" {
+			return errors.New("usage: rewind user local-login on|off")
+		}
+		ev := rewind.AuditEvent{Actor: "cli", Action: rewind.ActionSettingsChange, Outcome: "ok", Detail: "local passwords " + name + " (rewind user local-login)"}
+		if err := store.SetSetting(ctx, "local_login", name, ev); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "local passwords: %s\n", name)
+		return nil
 	case "add", "set-password":
 		if name == "" {
 			return fmt.Errorf("usage: rewind user %s NAME", sub)
@@ -121,7 +134,7 @@ func userCmd(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		return nil
 	}
-	return fmt.Errorf("unknown user command %q: use add, set-password or list", sub)
+	return fmt.Errorf("unknown user command %q: use add, set-password, list or local-login", sub)
 }
 
 // parseEnvRoles reads --env-role values (ENV=ROLE) into roles by

@@ -188,6 +188,12 @@ type Session struct {
 	ExpiresAt time.Time // the absolute end, whatever the activity
 	Address   string    // client address at login, bounded
 	UserAgent string    // browser at login, bounded
+	// Source is how the user signed in (SourceLocal, SourceOIDC, SourceLDAP).
+	// A provider's session is checked with the provider again at RecheckAt:
+	// with the OIDC RefreshToken (kept sealed), or an LDAP look-up.
+	Source       string
+	RefreshToken string
+	RecheckAt    *time.Time
 }
 
 // Active reports whether the session may still be used at now, given the

@@ -130,6 +130,9 @@ type Service struct {
 // New returns sign-in over store with the group mapping m.
 func New(store Store, m Mapping) *Service { return &Service{store: store, mapping: m} }
 
+// Mapping returns the group mapping.
+func (s *Service) Mapping() Mapping { return s.mapping }
+
 // SourceName is how the audit trail names a provider: "OIDC (Dex)", "LDAP".
 func SourceName(source, name string) string {
 	s := strings.ToUpper(source)
