@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/rewindhq/rewind/internal/auth"
+	"github.com/rewindhq/rewind/internal/notify"
 	"github.com/rewindhq/rewind/internal/rewind"
 	"github.com/rewindhq/rewind/internal/sqlite"
 )
@@ -56,6 +57,11 @@ type Options struct {
 	// SessionLifetime is how long a login lasts at most (default 12h);
 	// SessionIdle how long without a request (default 2h).
 	SessionLifetime, SessionIdle time.Duration
+	// ExternalURL is where people open Rewind, for links in messages; ""
+	// when not set.
+	ExternalURL string
+	// NotifyTransport sends test messages; nil sends them for real.
+	NotifyTransport notify.Sending
 	// Signin offers identity providers besides local passwords.
 	Signin Signin
 }

@@ -30,6 +30,11 @@ func (s *Server) tokensView(c echo.Context, service bool) (templates.TokensView,
 	for _, e := range v.Envs {
 		v.EnvName[e.ID] = e.Name
 	}
+	if !service {
+		if v.Notify, err = s.profileNotify(c); err != nil {
+			return v, err
+		}
+	}
 	return v, nil
 }
 

@@ -86,6 +86,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	runner := rollback.NewRunner(store, executors, log)
 	runnerDone := make(chan struct{})
 	go func() { defer close(runnerDone); runner.Run(runCtx) }()
+	senderDone := startSender(runCtx, store, configs, cfg.ExternalURL, log)
 
 	proxies, err := cfg.TrustedProxyNets()
 	if err != nil {
@@ -104,6 +105,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		SessionLifetime:    cfg.SessionLifetime,
 		SessionIdle:        cfg.SessionIdle,
 		Signin:             signins,
+		ExternalURL:        cfg.ExternalURL,
 	})
 	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -129,6 +131,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	case err := <-serveErr:
 		stopWork()
 		<-runnerDone
+		<-senderDone
 		return err
 	case <-ctx.Done():
 	}
@@ -140,6 +143,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	stopWork()
 	<-runnerDone
+	<-senderDone
 	services.Stop()
 	log.Info("stopped")
 	return nil

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -39,6 +40,9 @@ type Config struct {
 	// NacosCAFile names a PEM file of authorities trusted, besides the
 	// system's, for https:// Nacos servers.
 	NacosCAFile string `yaml:"nacos_ca_file"`
+	// ExternalURL is where people open Rewind (https://rewind.example.com),
+	// for the links in notifications; empty leaves messages without links.
+	ExternalURL string `yaml:"external_url"`
 	// Signin declares the identity providers people sign in with, and the
 	// roles their groups give.
 	Signin Signin `yaml:"signin"`
@@ -165,6 +169,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	proxies := fs.String("trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (REWIND_TRUSTED_PROXIES)")
 	lifetime := fs.Duration("session-lifetime", def.SessionLifetime, "how long a login lasts at most (REWIND_SESSION_LIFETIME)")
 	idle := fs.Duration("session-idle", def.SessionIdle, "how long a login lasts without a request (REWIND_SESSION_IDLE)")
+	external := fs.String("external-url", "", "where people open Rewind, for links in notifications (REWIND_EXTERNAL_URL)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("%w\n%s", err, usage(fs))
 	}
@@ -196,6 +201,8 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	str(&cfg.TLSCert, "tls-cert", "REWIND_TLS_CERT", *tlsCert)
 	str(&cfg.TLSKey, "tls-key", "REWIND_TLS_KEY", *tlsKey)
 	str(&cfg.LogLevel, "log-level", "REWIND_LOG_LEVEL", *level)
+	str(&cfg.ExternalURL, "external-url", "REWIND_EXTERNAL_URL", *external)
+	cfg.ExternalURL = strings.TrimRight(strings.TrimSpace(cfg.ExternalURL), "/")
 	var secureEnv, timeoutEnv string
 	str(&secureEnv, "secure-cookies", "REWIND_SECURE_COOKIES", fmt.Sprint(*secure))
 	str(&timeoutEnv, "rollout-timeout", "REWIND_ROLLOUT_TIMEOUT", timeout.String())
@@ -256,6 +263,12 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.TrustedProxyNets(); err != nil {
 		return err
+	}
+	if c.ExternalURL != "" {
+		u, err := url.Parse(c.ExternalURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return fmt.Errorf("external url %q: give the address people open Rewind at, such as https://rewind.example.com", c.ExternalURL)
+		}
 	}
 	if c.SessionLifetime < time.Minute || c.SessionIdle < time.Minute {
 		return errors.New("session lifetime and session idle must be at least 1m")

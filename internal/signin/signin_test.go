@@ -3,9 +3,11 @@ package signin
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/rewindhq/rewind/internal/postgres/pgtest"
 	"github.com/rewindhq/rewind/internal/rewind"
 	"github.com/rewindhq/rewind/internal/secret"
 	"github.com/rewindhq/rewind/internal/sqlite"
@@ -48,13 +50,14 @@ func TestMappingRoles(t *testing.T) {
 	}
 }
 
-func newStore(t *testing.T) *sqlite.Store {
+// newStore opens a store on name: a SQLite file, or a PostgreSQL URL.
+func newStore(t *testing.T, name string) *sqlite.Store {
 	t.Helper()
 	box, err := secret.NewBox(make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "rewind.db"), box)
+	store, err := sqlite.Open(context.Background(), name, box)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,8 +74,12 @@ func newStore(t *testing.T) *sqlite.Store {
 // groups; removed from the groups, they are refused at their next sign-in,
 // and their sessions and tokens end; back in a group, they sign in again.
 func TestAdmitAndDisable(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { testAdmitAndDisable(t, newStore(t, filepath.Join(t.TempDir(), "rewind.db"))) })
+	t.Run("postgres", func(t *testing.T) { testAdmitAndDisable(t, newStore(t, pgtest.NewStore(t))) })
+}
+
+func testAdmitAndDisable(t *testing.T, store *sqlite.Store) {
 	ctx := context.Background()
-	store := newStore(t)
 	svc := New(store, shopMapping)
 	id := Identity{Source: rewind.SourceOIDC, Subject: "https://dex.example.com|CgVsZW5hMRIEbGRhcA", Username: "lena",
 		DisplayName: "李娜 Lena", Email: "lena@example.com", Groups: []string{"shop-leads"}}
@@ -91,8 +98,21 @@ func TestAdmitAndDisable(t *testing.T) {
 	}
 	// A session and a token of hers.
 	now := time.Now().UTC()
-	if err := store.CreateSession(ctx, &rewind.Session{ID: "s1", UserID: u.ID, CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(time.Hour)}, time.Hour); err != nil {
+	recheck := now.Add(10 * time.Minute)
+	if err := store.CreateSession(ctx, &rewind.Session{ID: "s1", UserID: u.ID, CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(time.Hour),
+		Source: rewind.SourceOIDC, RefreshToken: "refresh-1", RecheckAt: &recheck}, time.Hour); err != nil {
 		t.Fatal(err)
+	}
+	if err := store.RecheckedSession(ctx, "s1", "refresh-2", recheck.Add(10*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	ss, su, err := store.SessionUser(ctx, "s1")
+	if err != nil || ss.Source != rewind.SourceOIDC || ss.RefreshToken != "refresh-2" || ss.RecheckAt == nil || su.RoleIn(prod.ID) != rewind.RoleApprover {
+		t.Fatalf("lena's session: %+v, %+v, %v", ss, su, err)
+	}
+	var sealed []byte
+	if err := store.DB().QueryRowContext(ctx, `SELECT refresh_enc FROM sessions WHERE id = 's1'`).Scan(&sealed); err != nil || strings.Contains(string(sealed), "refresh-2") {
+		t.Errorf("the refresh token is stored in the clear: %q %v", sealed, err)
 	}
 	tok := &rewind.APIToken{Name: "laptop", Username: "lena", Prefix: "rwd_x", CreatedBy: "lena"}
 	_, hash := rewind.NewTokenSecret()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/rewindhq/rewind/internal/notify"
 	"github.com/rewindhq/rewind/internal/rewind"
 )
 
@@ -60,18 +61,24 @@ func (s *Store) CreateRequest(ctx context.Context, r *rewind.Request, ev rewind.
 		if err := s.checkPlanTargets(ctx, tx, r, 0); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO requests (kind, environment_id, release_id, to_release_id, state, requester, reason, required_approvals, plan_hash, created_at, updated_at)
+		newID, err := insert(ctx, tx, `INSERT INTO requests (kind, environment_id, release_id, to_release_id, state, requester, reason, required_approvals, plan_hash, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.Kind, r.EnvironmentID, nullID(r.ReleaseID), nullID(r.ToReleaseID), r.State, r.Requester, r.Reason, r.RequiredApprovals, r.PlanHash, fmtTime(now), fmtTime(now))
 		if err != nil {
 			return fmt.Errorf("create request: %w", err)
 		}
-		r.ID, _ = res.LastInsertId()
+		r.ID = newID
 		if err := insertSteps(ctx, tx, r.ID, r.Steps); err != nil {
 			return err
 		}
 		ev.RequestID = r.ID
-		return s.addAudit(ctx, tx, ev)
+		if err := s.addAudit(ctx, tx, ev); err != nil {
+			return err
+		}
+		if r.State != rewind.StatePending {
+			return nil // it runs at once: its start is the first news
+		}
+		return s.notice(ctx, tx, notify.Event{Kind: notify.EventPending, RequestID: r.ID, EnvironmentID: r.EnvironmentID, Actor: ev.Actor, Detail: r.Reason})
 	})
 }
 
@@ -87,13 +94,13 @@ func insertSteps(ctx context.Context, tx *sql.Tx, requestID int64, steps []rewin
 	for i := range steps {
 		st := &steps[i]
 		st.RequestID = requestID
-		res, err := tx.ExecContext(ctx, `INSERT INTO request_steps (request_id, position, target_id, version_id, base_version_id, expected, payload, detail, state)
+		newID, err := insert(ctx, tx, `INSERT INTO request_steps (request_id, position, target_id, version_id, base_version_id, expected, payload, detail, state)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			requestID, st.Position, st.TargetID, nullID(st.VersionID), nullID(st.BaseVersionID), st.Expected, st.Payload, st.Detail, st.State)
 		if err != nil {
 			return fmt.Errorf("create step %d: %w", st.Position, err)
 		}
-		st.ID, _ = res.LastInsertId()
+		st.ID = newID
 	}
 	return nil
 }
@@ -161,6 +168,11 @@ func (s *Store) ReplacePlan(ctx context.Context, id int64, steps []rewind.Step, 
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE requests SET plan_hash = ?, state = ?, updated_at = ? WHERE id = ?`, hash, next, fmtTime(s.now()), id); err != nil {
 			return err
+		}
+		if next == rewind.StatePending { // its approvers must look again
+			if err := s.notice(ctx, tx, requestNotice(id, r.State, next, "", &ev)); err != nil {
+				return err
+			}
 		}
 		out, err = s.audited(ctx, tx, id, &ev)
 		return err
@@ -239,7 +251,7 @@ func (s *Store) Decide(ctx context.Context, id int64, u rewind.User, approve boo
 			return fmt.Errorf("record approval: %w", err)
 		}
 		if next != r.State {
-			if err := s.move(ctx, tx, id, r.State, next, ""); err != nil {
+			if err := s.move(ctx, tx, id, r.State, next, "", &ev); err != nil {
 				return err
 			}
 		}
@@ -267,7 +279,7 @@ func (s *Store) Move(ctx context.Context, id int64, from []rewind.State, next re
 		if !ok {
 			return rewind.Errorf(rewind.ECONFLICT, "This request is %s; it cannot become %s.", r.State, next)
 		}
-		if err := s.move(ctx, tx, id, r.State, next, outcome); err != nil {
+		if err := s.move(ctx, tx, id, r.State, next, outcome, ev); err != nil {
 			return err
 		}
 		out, err = s.audited(ctx, tx, id, ev)
@@ -276,7 +288,10 @@ func (s *Store) Move(ctx context.Context, id int64, from []rewind.State, next re
 	return out, err
 }
 
-func (s *Store) move(ctx context.Context, tx *sql.Tx, id int64, from, next rewind.State, outcome string) error {
+// move changes request id's state from from to next in tx, with the
+// outcome text, and writes the event it reports to the outbox: by ev's
+// actor, or the system's when ev is nil.
+func (s *Store) move(ctx context.Context, tx *sql.Tx, id int64, from, next rewind.State, outcome string, ev *rewind.AuditEvent) error {
 	if !from.CanMoveTo(next) {
 		return rewind.Errorf(rewind.ECONFLICT, "A %s request cannot become %s.", from, next)
 	}
@@ -306,7 +321,7 @@ func (s *Store) move(ctx context.Context, tx *sql.Tx, id int64, from, next rewin
 	if n, _ := res.RowsAffected(); n != 1 {
 		return rewind.Errorf(rewind.ECONFLICT, "The request changed meanwhile; reload the page.")
 	}
-	return nil
+	return s.notice(ctx, tx, requestNotice(id, from, next, outcome, ev))
 }
 
 // audited records ev (if any) about request id in tx and reads the request
@@ -357,12 +372,23 @@ func (s *Store) MoveStep(ctx context.Context, id int64, from []rewind.StepState,
 			set += `, finished_at = ?`
 			args = append(args, now)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE request_steps SET `+set+` WHERE id = ?`, append(args, id)...); err != nil {
+		// The update is itself conditional on the state read: a step is
+		// claimed once even by two runners at once.
+		res, err := tx.ExecContext(ctx, `UPDATE request_steps SET `+set+` WHERE id = ? AND state = ?`, append(args, id, st.State)...)
+		if err != nil {
 			return fmt.Errorf("move step %d to %s: %w", id, next, err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return rewind.Errorf(rewind.ECONFLICT, "Step %d changed meanwhile; it cannot become %s.", st.Position, next)
 		}
 		if ev != nil {
 			ev.RequestID = st.RequestID
 			if err := s.addAudit(ctx, tx, *ev); err != nil {
+				return err
+			}
+		}
+		if next == rewind.StepFailed {
+			if err := s.notice(ctx, tx, notify.Event{Kind: notify.EventStepFailed, RequestID: st.RequestID, Step: st.Position, Detail: outcome}); err != nil {
 				return err
 			}
 		}
@@ -486,7 +512,7 @@ func (s *Store) Resume(ctx context.Context, id, stepID int64, skip bool, note st
 		if n, _ := res.RowsAffected(); n != 1 {
 			return rewind.Errorf(rewind.ECONFLICT, "The step is no longer failed; reload the page.")
 		}
-		if err := s.move(ctx, tx, id, rewind.StateFailed, rewind.StateApproved, ev.Detail); err != nil {
+		if err := s.move(ctx, tx, id, rewind.StateFailed, rewind.StateApproved, ev.Detail, &ev); err != nil {
 			return err
 		}
 		out, err = s.audited(ctx, tx, id, &ev)

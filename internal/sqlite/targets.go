@@ -45,12 +45,12 @@ func (s *Store) EnsureTarget(ctx context.Context, t *rewind.Target) (created boo
 			return err
 		}
 		t.CreatedAt = s.now()
-		res, err := tx.ExecContext(ctx, `INSERT INTO targets (kind, environment_id, owner_id, namespace, workload, grp, name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		newID, err := insert(ctx, tx, `INSERT INTO targets (kind, environment_id, owner_id, namespace, workload, grp, name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			t.Kind, t.EnvironmentID, t.OwnerID, t.Namespace, t.Workload, t.Group, t.Name, fmtTime(t.CreatedAt))
 		if err != nil {
 			return err
 		}
-		t.ID, _ = res.LastInsertId()
+		t.ID = newID
 		created = true
 		return nil
 	})

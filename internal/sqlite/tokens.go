@@ -47,12 +47,12 @@ func (s *Store) CreateToken(ctx context.Context, t *rewind.APIToken, hash string
 	}
 	t.CreatedAt = s.now()
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO api_tokens (name, username, role, environments, environment_roles, read_only, hash, prefix, created_by, created_at, expires_at)
+		newID, err := insert(ctx, tx, `INSERT INTO api_tokens (name, username, role, environments, environment_roles, read_only, hash, prefix, created_by, created_at, expires_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, t.Name, t.Username, t.Role, string(envs), string(envRoles), t.ReadOnly, hash, t.Prefix, t.CreatedBy, fmtTime(t.CreatedAt), fmtTimePtr(t.ExpiresAt))
 		if err != nil {
 			return uniqueErr("A token", t.Name, err)
 		}
-		t.ID, _ = res.LastInsertId()
+		t.ID = newID
 		return s.addAudit(ctx, tx, ev)
 	})
 }

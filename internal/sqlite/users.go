@@ -95,16 +95,16 @@ func (s *Store) CreateUser(ctx context.Context, u *rewind.User) error {
 		return err
 	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO users (username, password_hash, email, role, created_at, source, subject, display_name, provider_groups, last_login_at)
+		newID, err := insert(ctx, tx, `INSERT INTO users (username, password_hash, email, role, created_at, source, subject, display_name, provider_groups, last_login_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			u.Username, u.PasswordHash, u.Email, u.Role, fmtTime(u.CreatedAt), u.Source, u.Subject, u.DisplayName, string(groups), loginTime(u, u.CreatedAt))
 		if err != nil {
-			if strings.Contains(err.Error(), "UNIQUE") {
+			if isUnique(err) {
 				return rewind.Errorf(rewind.ECONFLICT, "User %q already exists.", u.Username)
 			}
 			return fmt.Errorf("create user: %w", err)
 		}
-		u.ID, _ = res.LastInsertId()
+		u.ID = newID
 		return setEnvRoles(ctx, tx, u.ID, u.EnvRoles)
 	})
 }
@@ -232,15 +232,15 @@ func (s *Store) SignedIn(ctx context.Context, u *rewind.User, ev *rewind.AuditEv
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		if u.ID == 0 {
 			u.CreatedAt = now
-			res, err := tx.ExecContext(ctx, `INSERT INTO users (username, password_hash, email, role, created_at, source, subject, display_name, provider_groups, last_login_at)
+			newID, err := insert(ctx, tx, `INSERT INTO users (username, password_hash, email, role, created_at, source, subject, display_name, provider_groups, last_login_at)
 				VALUES (?, '', ?, ?, ?, ?, ?, ?, ?, ?)`, u.Username, u.Email, u.Role, fmtTime(now), u.Source, u.Subject, u.DisplayName, string(groups), fmtTime(now))
 			if err != nil {
-				if strings.Contains(err.Error(), "UNIQUE") {
+				if isUnique(err) {
 					return rewind.Errorf(rewind.ECONFLICT, "The username %s is taken by another user; an admin must rename or remove that user first.", u.Username)
 				}
 				return fmt.Errorf("create user %s: %w", u.Username, err)
 			}
-			u.ID, _ = res.LastInsertId()
+			u.ID = newID
 		} else {
 			if _, err := tx.ExecContext(ctx, `UPDATE users SET role = ?, display_name = ?, email = ?, provider_groups = ?, disabled_at = NULL, last_login_at = ? WHERE id = ?`,
 				u.Role, u.DisplayName, u.Email, string(groups), fmtTime(now), u.ID); err != nil {

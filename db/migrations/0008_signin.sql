@@ -5,24 +5,24 @@
 -- and a user may come from a provider: source says how they sign in,
 -- subject who the provider says they are (OIDC issuer and subject, LDAP DN),
 -- provider_groups (JSON array) their groups at their last sign-in. disabled_at is set
--- when a provider's user is no longer in any mapped group. email is the
--- user's own address (for notifications; a provider's user gets theirs).
+-- when a provider's user is no longer in any mapped group; a provider's user
+-- gets the e-mail address their provider gives.
 CREATE TABLE users_new (
-    id            INTEGER PRIMARY KEY,
-    username      TEXT NOT NULL UNIQUE,
-    password_hash TEXT NOT NULL,
-    email         TEXT NOT NULL DEFAULT '',
-    role          TEXT NOT NULL CHECK (role IN ('none', 'viewer', 'operator', 'approver', 'admin')),
-    created_at    TEXT NOT NULL,
-    source        TEXT NOT NULL DEFAULT 'local' CHECK (source IN ('local', 'oidc', 'ldap')),
-    subject       TEXT NOT NULL DEFAULT '',
-    display_name  TEXT NOT NULL DEFAULT '',
+    id              INTEGER PRIMARY KEY,
+    username        TEXT NOT NULL UNIQUE,
+    password_hash   TEXT NOT NULL,
+    role            TEXT NOT NULL CHECK (role IN ('none', 'viewer', 'operator', 'approver', 'admin')),
+    created_at      TEXT NOT NULL,
+    email           TEXT NOT NULL DEFAULT '',
+    source          TEXT NOT NULL DEFAULT 'local' CHECK (source IN ('local', 'oidc', 'ldap')),
+    subject         TEXT NOT NULL DEFAULT '',
+    display_name    TEXT NOT NULL DEFAULT '',
     provider_groups TEXT NOT NULL DEFAULT '[]',
-    disabled_at   TEXT,
-    last_login_at TEXT
+    disabled_at     TEXT,
+    last_login_at   TEXT
 );
-INSERT INTO users_new (id, username, password_hash, role, created_at)
-    SELECT id, username, password_hash, role, created_at FROM users;
+INSERT INTO users_new (id, username, password_hash, role, created_at, email)
+    SELECT id, username, password_hash, role, created_at, email FROM users;
 DROP TABLE users;
 ALTER TABLE users_new RENAME TO users;
 CREATE UNIQUE INDEX users_subject ON users (source, subject) WHERE source <> 'local';
