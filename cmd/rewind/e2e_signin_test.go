@@ -70,7 +70,7 @@ signin:
       environments:
         dev: operator
 `, cluster.KubeconfigPath, cluster.Context, ns, dex.Issuer, callback, ca.File)
-	rw := startRewindAt(t, addr, config, map[string]string{"otto": "operator"})
+	rw := startRewindAt(t, addr, config, map[string]string{"otto": "operator", "adam": "admin"})
 	// Chromium does not know the test CA that Dex's certificate comes from;
 	// Rewind itself verifies Dex against it.
 	b := newBrowser(t, chromedp.Flag("ignore-certificate-errors", true))
@@ -152,5 +152,24 @@ signin:
 	)
 	if requests != 0 {
 		t.Errorf("dora, without a role in prod, sees the prod request %d times", requests)
+	}
+	browse(t, b, "she logs out", logout())
+
+	var mapping, lenaRow string
+	browse(t, b, "an admin reads how people sign in",
+		login(rw.URL, "adam"),
+		chromedp.Navigate(rw.URL+"/settings/signin"),
+		chromedp.WaitVisible(`[data-testid=group-mapping]`, chromedp.ByQuery),
+		chromedp.Text(`[data-testid=group-mapping]`, &mapping, chromedp.ByQuery),
+		chromedp.Navigate(rw.URL+"/settings#users"),
+		chromedp.WaitVisible(`[data-testid=user-lena]`, chromedp.ByQuery),
+		chromedp.ScrollIntoView(`[data-testid=user-lena]`, chromedp.ByQuery),
+		chromedp.Text(`[data-testid=user-lena]`, &lenaRow, chromedp.ByQuery),
+	)
+	if !strings.Contains(mapping, "shop-leads") || !strings.Contains(mapping, "approver in prod") {
+		t.Errorf("Settings → Sign-in does not show the mapping:\n%s", mapping)
+	}
+	if !strings.Contains(lenaRow, "OIDC") || !strings.Contains(lenaRow, "approver in prod") || !strings.Contains(lenaRow, "shop-leads") {
+		t.Errorf("lena's row in Settings → Users: %q", lenaRow)
 	}
 }
