@@ -19,7 +19,7 @@ build: ## build bin/rewind
 testenv: ## build (once, cached in ~/.cache/rewind-testenv) the Kubernetes test cluster binaries
 	internal/testenv/kube/build.sh
 
-tools: ## build (once, cached in ~/.cache/rewind-tools) the tools the tests use: helm
+tools: ## build (once, cached in ~/.cache/rewind-tools) what the tests use: helm, and the servers they start (Dex, glauth)
 	@for script in internal/testenv/tools/*/build.sh; do "$$script" || exit 1; done
 
 test-deps: testenv tools ## install Chromium and start PostgreSQL/MariaDB when missing

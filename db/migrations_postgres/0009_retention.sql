@@ -1,4 +1,4 @@
--- PostgreSQL twin of migrations/0008_retention.sql (comments there).
+-- PostgreSQL twin of migrations/0009_retention.sql (comments there).
 CREATE TABLE pruned_revisions (
     target_id BIGINT NOT NULL REFERENCES targets (id),
     revision  TEXT NOT NULL,
