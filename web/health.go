@@ -43,3 +43,13 @@ func (s *Server) readyz(c echo.Context) error {
 	leader := s.opt.Leading == nil || s.opt.Leading()
 	return c.JSON(status, map[string]any{"ready": ready, "degraded": degraded, "checks": checks, "leader": leader})
 }
+
+// metrics serves the Prometheus metrics when they are served on this
+// listener (the handler checks the metrics token); else /metrics is no page.
+func (s *Server) metrics(c echo.Context) error {
+	if s.opt.Metrics == nil {
+		return echo.ErrNotFound
+	}
+	s.opt.Metrics.ServeHTTP(c.Response(), c.Request())
+	return nil
+}

@@ -63,11 +63,16 @@ type Options struct {
 	// SessionLifetime is how long a login lasts at most (default 12h);
 	// SessionIdle how long without a request (default 2h).
 	SessionLifetime, SessionIdle time.Duration
+	// Metrics serves /metrics (it checks the metrics token itself); nil:
+	// /metrics is not served on this listener.
+	Metrics http.Handler
 	// ExternalURL is where people open Rewind, for links in messages; ""
 	// when not set.
 	ExternalURL string
 	// NotifyTransport sends test messages; nil sends them for real.
 	NotifyTransport notify.Sending
+	// Signin offers identity providers besides local passwords.
+	Signin Signin
 }
 
 // Server serves the dashboard.

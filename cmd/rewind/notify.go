@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 
+	"github.com/rewindhq/rewind/internal/metrics"
 	"github.com/rewindhq/rewind/internal/notify"
 	"github.com/rewindhq/rewind/internal/sqlite"
 	"github.com/rewindhq/rewind/web"
@@ -41,6 +42,9 @@ func (s *senders) run(ctx context.Context) {
 	// The leader before this one stopped before this term began: its
 	// claims are taken over at once, as the runner takes over its plans.
 	sender.TakeOver = true
+	sender.Observe = func(kind notify.ChannelKind, outcome string) {
+		metrics.NotificationDelivered(string(kind), outcome == "sent")
+	}
 	s.cur.set(sender)
 	sender.Run(ctx)
 	s.cur.set(nil)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/rewindhq/rewind/internal/auth"
 	"github.com/rewindhq/rewind/internal/config"
 	"github.com/rewindhq/rewind/internal/kube"
+	"github.com/rewindhq/rewind/internal/metrics"
 	"github.com/rewindhq/rewind/internal/releases"
 	"github.com/rewindhq/rewind/internal/rewind"
 	"github.com/rewindhq/rewind/internal/rollback"
@@ -32,6 +34,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	log := newLogger(stderr, cfg.LogLevel)
 	klog.SetSlogLogger(log.With("component", "client-go"))
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data folder: %w", err)
+	}
+	if !cfg.IsPostgres() {
+		// One Rewind per SQLite store: a second one, or a restore, is
+		// refused meanwhile (replicas share a PostgreSQL store instead).
+		unlock, err := sqlite.Lock(storePath(cfg))
+		if err != nil {
+			return explainStoreError(err, cfg.DataDir)
+		}
+		defer unlock()
+	}
 	store, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
@@ -50,6 +64,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	repl, err := newReplication(ctx, cfg, store, log)
+	if err != nil {
+		return err
+	}
+	signins, err := setupSignin(ctx, store, cfg)
 	if err != nil {
 		return err
 	}
@@ -115,6 +133,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			var wg sync.WaitGroup
 			wg.Go(func() { runner.Run(lctx) })
 			wg.Go(func() { notifications.run(lctx) })
+			if policy := cfg.RetentionPolicy(); len(policy) > 0 {
+				wg.Go(func() { applyRetention(lctx, store, policy, log) })
+			}
 			wg.Wait()
 		})
 	}()
@@ -128,6 +149,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	registry := metrics.NewRegistry(metricSources(store, services, configs, databases))
+	metricsHandler := metrics.Handler(registry, cfg.Metrics.Token)
+	if cfg.Metrics.Addr != "" {
+		stopMetrics, err := serveMetrics(cfg.Metrics.Addr, metricsHandler, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
+	var mainMetrics http.Handler // on the main listener only behind a token
+	if cfg.Metrics.Token != "" {
+		mainMetrics = metricsHandler
+	}
+
 	kubeconfig := kube.DefaultKubeconfigPath()
 	var pages web.Services = services
 	throttle := auth.NewThrottle()
@@ -148,6 +183,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		TrustedProxies:     proxies,
 		SessionLifetime:    cfg.SessionLifetime,
 		SessionIdle:        cfg.SessionIdle,
+		Metrics:            mainMetrics,
+		Signin:             signins,
 		ExternalURL:        cfg.ExternalURL,
 	})
 	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
@@ -197,6 +234,74 @@ func retryConflicts(fn func() error) error {
 			continue
 		}
 		return err
+	}
+}
+
+// metricSources says where the metrics read Rewind's state at each scrape.
+func metricSources(store *sqlite.Store, services *kube.Manager, configs web.ConfigBackend, databases web.DatabaseBackend) metrics.Sources {
+	src := metrics.Sources{Store: store, Clusters: services.Health, ClusterStats: services.Stats, Version: version}
+	if configs != nil {
+		src.NacosServers = configs.Health
+	}
+	if dbs, ok := databases.(interface {
+		Health(ctx context.Context, dbs []*rewind.Database) map[string]error
+	}); ok {
+		src.Databases = func(ctx context.Context) map[string]error {
+			list, err := store.Databases(ctx)
+			if err != nil {
+				return nil
+			}
+			return dbs.Health(ctx, list)
+		}
+	}
+	return src
+}
+
+// serveMetrics serves /metrics on a listener of its own at addr, until
+// the returned stop is called.
+func serveMetrics(addr string, h http.Handler, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for metrics on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics listener", "err", err)
+		}
+	}()
+	log.Info("metrics listening", "url", "http://"+ln.Addr().String()+"/metrics")
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
+}
+
+// retentionEvery is how often a running Rewind applies the retention.
+const retentionEvery = 24 * time.Hour
+
+// applyRetention removes the versions the retention lets go, at start and
+// then daily, until ctx ends.
+func applyRetention(ctx context.Context, store *sqlite.Store, policy map[rewind.TargetKind]rewind.Retention, log *slog.Logger) {
+	tick := time.NewTicker(retentionEvery)
+	defer tick.Stop()
+	for {
+		start := time.Now()
+		removed, err := store.Prune(ctx, policy, false)
+		if err != nil && ctx.Err() == nil {
+			log.Error("retention", "err", err)
+		}
+		for kind, n := range removed {
+			log.Info("retention removed old versions", "kind", kind, "versions", n, "took", time.Since(start).Round(time.Millisecond))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
 	}
 }
 

@@ -41,7 +41,11 @@ func openStore(ctx context.Context, cfg config.Config) (*sqlite.Store, error) {
 		return nil, fmt.Errorf("create store: %w", err)
 	}
 	f.Close()
-	return sqlite.Open(ctx, path, box)
+	store, err := sqlite.Open(ctx, path, box)
+	if err != nil {
+		return nil, explainStoreError(err, cfg.DataDir)
+	}
+	return store, nil
 }
 
 // storePath is the SQLite store's file: sqlite:PATH, or rewind.db in the
@@ -50,7 +54,7 @@ func storePath(cfg config.Config) string {
 	if p, ok := strings.CutPrefix(cfg.Store, "sqlite:"); ok && p != "" {
 		return p
 	}
-	return filepath.Join(cfg.DataDir, "rewind.db")
+	return filepath.Join(cfg.DataDir, storeFile)
 }
 
 // storeName names the store for people, without a password.

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/rewindhq/rewind/internal/config"
-	"github.com/rewindhq/rewind/internal/i18n"
 	"github.com/rewindhq/rewind/internal/postgres"
 	"github.com/rewindhq/rewind/internal/secret"
 	"github.com/rewindhq/rewind/internal/sqlite"
@@ -77,13 +76,4 @@ func storeCmd(ctx context.Context, args []string, getenv func(string) string, st
 	fmt.Fprintln(stdout, p.T("Copied %d rows into %s and checked each against the SQLite store.", rep.Rows(), postgres.Redact(*to, *to)))
 	fmt.Fprintln(stdout, p.T("Give every replica the same secret key as this SQLite install (--secret-key-file or REWIND_SECRET_KEY)."))
 	return nil
-}
-
-// cliPrinter speaks the language LANG names (zh_CN.UTF-8 → Chinese), else English.
-func cliPrinter(getenv func(string) string) i18n.Printer {
-	tag := strings.ReplaceAll(strings.SplitN(getenv("LANG"), ".", 2)[0], "_", "-")
-	if l, ok := i18n.Parse(tag); ok {
-		return i18n.For(l)
-	}
-	return i18n.For(i18n.English)
 }

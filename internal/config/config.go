@@ -10,10 +10,13 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/rewindhq/rewind/internal/rewind"
 )
 
 // Config is Rewind's settings.
@@ -63,9 +66,86 @@ type Config struct {
 	// default the pod's namespace, reached in-cluster.
 	LeaseNamespace  string `yaml:"lease_namespace"`
 	LeaseKubeconfig string `yaml:"lease_kubeconfig"`
+	// Retention lets Rewind remove old versions, by kind of target
+	// ("service", "config"); versions are kept forever by default.
+	Retention map[string]Retention `yaml:"retention"`
+	// Metrics says where the Prometheus metrics are served.
+	Metrics Metrics `yaml:"metrics"`
 	// ExternalURL is where people open Rewind (https://rewind.example.com),
 	// for the links in notifications; empty leaves messages without links.
 	ExternalURL string `yaml:"external_url"`
+	// Signin declares the identity providers people sign in with, and the
+	// roles their groups give.
+	Signin Signin `yaml:"signin"`
+}
+
+// Signin declares how people sign in besides local passwords.
+type Signin struct {
+	OIDC *OIDC `yaml:"oidc"`
+	LDAP *LDAP `yaml:"ldap"`
+	// Groups maps the providers' groups to roles.
+	Groups []GroupRoles `yaml:"groups"`
+	// Recheck is how often a provider is asked again whether a signed-in
+	// person still holds their groups (an OIDC refresh, an LDAP look-up);
+	// default 10m.
+	Recheck time.Duration `yaml:"recheck"`
+}
+
+// OIDC declares an OpenID Connect provider.
+type OIDC struct {
+	Name             string   `yaml:"name"` // on the login page: "Sign in with NAME"
+	Issuer           string   `yaml:"issuer"`
+	ClientID         string   `yaml:"client_id"`
+	ClientSecret     string   `yaml:"client_secret"`
+	ClientSecretFile string   `yaml:"client_secret_file"`
+	RedirectURL      string   `yaml:"redirect_url"` // https://rewind.example.com/auth/oidc/callback
+	Scopes           []string `yaml:"scopes"`
+	UsernameClaim    string   `yaml:"username_claim"`
+	GroupsClaim      string   `yaml:"groups_claim"`
+	CAFile           string   `yaml:"ca_file"`
+}
+
+// LDAP declares an LDAP directory.
+type LDAP struct {
+	URL              string        `yaml:"url"`
+	StartTLS         bool          `yaml:"start_tls"`
+	CAFile           string        `yaml:"ca_file"`
+	BindDN           string        `yaml:"bind_dn"`
+	BindPassword     string        `yaml:"bind_password"`
+	BindPasswordFile string        `yaml:"bind_password_file"`
+	UserBase         string        `yaml:"user_base"`
+	UserFilter       string        `yaml:"user_filter"`
+	UsernameAttr     string        `yaml:"username_attribute"`
+	NameAttr         string        `yaml:"name_attribute"`
+	EmailAttr        string        `yaml:"email_attribute"`
+	MemberOfAttr     string        `yaml:"member_of_attribute"`
+	GroupBase        string        `yaml:"group_base"`
+	GroupFilter      string        `yaml:"group_filter"`
+	GroupNameAttr    string        `yaml:"group_name_attribute"`
+	Timeout          time.Duration `yaml:"timeout"`
+}
+
+// GroupRoles maps one provider group to a role everywhere and roles per
+// environment (by name) that replace it there.
+type GroupRoles struct {
+	Group        string            `yaml:"group"`
+	Role         string            `yaml:"role"`
+	Environments map[string]string `yaml:"environments"`
+}
+
+// Retention is how long versions of one kind of target are kept at least.
+type Retention struct {
+	KeepDays     int `yaml:"keep_days"`     // versions younger than this stay
+	KeepVersions int `yaml:"keep_versions"` // the newest this many of each target stay
+}
+
+// Metrics says where /metrics is served: on a listener of its own (Addr),
+// and/or on the main listener to requests bearing Token. Neither: nowhere.
+type Metrics struct {
+	Addr      string `yaml:"addr"`
+	TokenFile string `yaml:"token_file"`
+	// Token is read from TokenFile or REWIND_METRICS_TOKEN, never from YAML.
+	Token string `yaml:"-"`
 }
 
 // NacosServer declares a Nacos server whose configs Rewind follows.
@@ -136,6 +216,8 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	proxies := fs.String("trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (REWIND_TRUSTED_PROXIES)")
 	lifetime := fs.Duration("session-lifetime", def.SessionLifetime, "how long a login lasts at most (REWIND_SESSION_LIFETIME)")
 	idle := fs.Duration("session-idle", def.SessionIdle, "how long a login lasts without a request (REWIND_SESSION_IDLE)")
+	metricsAddr := fs.String("metrics-addr", "", "serve /metrics on a listener of its own, e.g. :9090 (REWIND_METRICS_ADDR)")
+	metricsToken := fs.String("metrics-token-file", "", "serve /metrics on the main listener to requests bearing the token in this file (REWIND_METRICS_TOKEN_FILE, or the token itself in REWIND_METRICS_TOKEN)")
 	external := fs.String("external-url", "", "where people open Rewind, for links in notifications (REWIND_EXTERNAL_URL)")
 	store := fs.String("store", "", "history store: sqlite:PATH (default: rewind.db in the data folder) or postgres://... for replicas (REWIND_STORE)")
 	keyFile := fs.String("secret-key-file", "", "file with the key that seals credentials (default: secret.key in the data folder; REWIND_SECRET_KEY_FILE, or the key itself in REWIND_SECRET_KEY)")
@@ -224,7 +306,26 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		}
 		*d.dst = parsed
 	}
+	str(&cfg.Metrics.Addr, "metrics-addr", "REWIND_METRICS_ADDR", *metricsAddr)
+	str(&cfg.Metrics.TokenFile, "metrics-token-file", "REWIND_METRICS_TOKEN_FILE", *metricsToken)
+	cfg.Metrics.Token = strings.TrimSpace(getenv("REWIND_METRICS_TOKEN"))
+	if cfg.Metrics.TokenFile != "" {
+		b, err := os.ReadFile(cfg.Metrics.TokenFile)
+		if err != nil {
+			return Config{}, fmt.Errorf("metrics token file: %w", err)
+		}
+		cfg.Metrics.Token = strings.TrimSpace(string(b))
+	}
 	return cfg, cfg.Validate()
+}
+
+// RetentionPolicy returns the retention of each kind of target.
+func (c Config) RetentionPolicy() map[rewind.TargetKind]rewind.Retention {
+	out := map[rewind.TargetKind]rewind.Retention{}
+	for kind, r := range c.Retention {
+		out[rewind.TargetKind(kind)] = rewind.Retention{KeepDays: r.KeepDays, KeepVersions: r.KeepVersions}
+	}
+	return out
 }
 
 // Validate checks the settings.
@@ -268,6 +369,15 @@ func (c Config) Validate() error {
 	for _, e := range c.Environments {
 		envs[e.Name] = true
 	}
+	if c.Signin.OIDC != nil && c.Signin.OIDC.ClientSecret != "" && c.Signin.OIDC.ClientSecretFile != "" {
+		return errors.New("signin.oidc: give client_secret or client_secret_file, not both")
+	}
+	if c.Signin.LDAP != nil && c.Signin.LDAP.BindPassword != "" && c.Signin.LDAP.BindPasswordFile != "" {
+		return errors.New("signin.ldap: give bind_password or bind_password_file, not both")
+	}
+	if c.Signin.Recheck < 0 {
+		return errors.New("signin.recheck must not be negative")
+	}
 	for _, cl := range c.Clusters {
 		if !envs[cl.Environment] {
 			return fmt.Errorf("cluster %q: environment %q is not declared under environments", cl.Name, cl.Environment)
@@ -282,6 +392,17 @@ func (c Config) Validate() error {
 		if !envs[d.Environment] {
 			return fmt.Errorf("database %q: environment %q is not declared under environments", d.Name, d.Environment)
 		}
+	}
+	for kind, r := range c.Retention {
+		if !slices.Contains(rewind.RetentionKinds, rewind.TargetKind(kind)) {
+			return fmt.Errorf("retention %q: retention is set per kind, service or config (a database's versions are SQL changes, each part of a request, and are never removed)", kind)
+		}
+		if r.KeepDays < 0 || r.KeepVersions < 0 {
+			return fmt.Errorf("retention %q: keep_days and keep_versions must not be negative", kind)
+		}
+	}
+	if (c.Metrics.TokenFile != "" || c.Metrics.Token != "") && len(c.Metrics.Token) < 16 {
+		return errors.New("the metrics token must have at least 16 characters")
 	}
 	return nil
 }

@@ -42,6 +42,12 @@ func (s *Store) Audit(ctx context.Context, f rewind.AuditFilter) ([]rewind.Audit
 	if f.Environment != "" {
 		where, args = append(where, "environment = ?"), append(args, f.Environment)
 	}
+	if f.Environments != nil {
+		where = append(where, "environment IN (NULL"+strings.Repeat(", ?", len(f.Environments))+")")
+		for _, e := range f.Environments {
+			args = append(args, e)
+		}
+	}
 	if f.Target != "" {
 		where, args = append(where, `target LIKE ? ESCAPE '\'`), append(args, "%"+likeEscape(f.Target)+"%")
 	}

@@ -423,7 +423,10 @@ type RequestFilter struct {
 	AwaitingFor string
 	// ReleaseID keeps the requests that roll back, or belong to, that release.
 	ReleaseID int64
-	Limit     int
+	// EnvironmentIDs, when not nil, keeps the requests of these environments
+	// only (none when empty): those the reader sees.
+	EnvironmentIDs []int64
+	Limit          int
 }
 
 // Requests lists requests, newest first.
@@ -439,6 +442,12 @@ func (s *Store) Requests(ctx context.Context, f RequestFilter) ([]*rewind.Reques
 	}
 	if f.ReleaseID != 0 {
 		where, args = append(where, "r.release_id = ?"), append(args, f.ReleaseID)
+	}
+	if f.EnvironmentIDs != nil {
+		where = append(where, "r.environment_id IN (NULL"+strings.Repeat(", ?", len(f.EnvironmentIDs))+")")
+		for _, id := range f.EnvironmentIDs {
+			args = append(args, id)
+		}
 	}
 	if len(f.States) > 0 {
 		where = append(where, "r.state IN (?"+strings.Repeat(", ?", len(f.States)-1)+")")
