@@ -99,7 +99,7 @@ func leaseLock(cfg config.Config, store *sqlite.Store) (rl.Interface, error) {
 	if ns == "" {
 		ns = "default"
 	}
-	return rl.New(rl.LeasesResourceLock, ns, "rewind-leader", cs.CoreV1(), cs.CoordinationV1(), rl.ResourceLockConfig{Identity: id})
+	return rl.New(rl.LeasesResourceLock, ns, cfg.LeaseName, cs.CoreV1(), cs.CoordinationV1(), rl.ResourceLockConfig{Identity: id})
 }
 
 // lead runs work, the leader's work, until ctx ends: at once and for good

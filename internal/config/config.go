@@ -66,6 +66,8 @@ type Config struct {
 	// default the pod's namespace, reached in-cluster.
 	LeaseNamespace  string `yaml:"lease_namespace"`
 	LeaseKubeconfig string `yaml:"lease_kubeconfig"`
+	// LeaseName names the Kubernetes Lease: one per Rewind installed in a namespace.
+	LeaseName string `yaml:"lease_name"`
 	// Retention lets Rewind remove old versions, by kind of target
 	// ("service", "config"); versions are kept forever by default.
 	Retention map[string]Retention `yaml:"retention"`
@@ -194,7 +196,7 @@ type Cluster struct {
 // Defaults returns the settings used when nothing else is given.
 func Defaults() Config {
 	return Config{Addr: "127.0.0.1:8080", DataDir: "./data", RolloutTimeout: 10 * time.Minute, LogLevel: "info",
-		LeaderElection: "auto", LeaseDuration: 15 * time.Second,
+		LeaderElection: "auto", LeaseDuration: 15 * time.Second, LeaseName: "rewind-leader",
 		SessionLifetime: 12 * time.Hour, SessionIdle: 2 * time.Hour,
 		SQL: SQL{StatementTimeout: 5 * time.Minute, MaxSavedRows: 100000, MaxSavedBytes: 64 << 20}}
 }
@@ -225,6 +227,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	lease := fs.Duration("lease-duration", def.LeaseDuration, "how long a leader's lease lasts unrenewed (REWIND_LEASE_DURATION)")
 	leaseNS := fs.String("lease-namespace", "", "namespace of the Kubernetes Lease (default: the pod's; REWIND_LEASE_NAMESPACE)")
 	leaseKC := fs.String("lease-kubeconfig", "", "kubeconfig to reach the Kubernetes Lease from outside a cluster (REWIND_LEASE_KUBECONFIG)")
+	leaseName := fs.String("lease-name", def.LeaseName, "name of the Kubernetes Lease (REWIND_LEASE_NAME)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("%w\n%s", err, usage(fs))
 	}
@@ -263,6 +266,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	str(&cfg.LeaderElection, "leader-election", "REWIND_LEADER_ELECTION", *election)
 	str(&cfg.LeaseNamespace, "lease-namespace", "REWIND_LEASE_NAMESPACE", *leaseNS)
 	str(&cfg.LeaseKubeconfig, "lease-kubeconfig", "REWIND_LEASE_KUBECONFIG", *leaseKC)
+	str(&cfg.LeaseName, "lease-name", "REWIND_LEASE_NAME", *leaseName)
 	cfg.ExternalURL = strings.TrimRight(strings.TrimSpace(cfg.ExternalURL), "/")
 	var secureEnv, timeoutEnv string
 	str(&secureEnv, "secure-cookies", "REWIND_SECURE_COOKIES", fmt.Sprint(*secure))

@@ -31,6 +31,10 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{ .Values.image.repository }}:{{ default .Chart.AppVersion .Values.image.tag }}
 {{- end -}}
 
+{{- define "rewind.secretKeySecret" -}}
+{{- default (printf "%s-secret-key" (include "rewind.fullname" .)) .Values.postgres.secretKey.existingSecret -}}
+{{- end -}}
+
 {{- define "rewind.dataClaim" -}}
 {{- default (printf "%s-data" (include "rewind.fullname" .)) .Values.persistence.existingClaim -}}
 {{- end -}}
