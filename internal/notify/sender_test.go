@@ -451,7 +451,7 @@ func claimAfterRouting(t *testing.T, w *world) []notify.Claim {
 	for _, ev := range evs {
 		must(t, w.store.Route(ctx, ev.ID, []notify.Delivery{{ChannelID: chs[0].ID, NextAt: w.clock()}}))
 	}
-	claims, err := w.store.Claim(ctx, w.clock(), w.clock().Add(time.Minute), w.clock(), 10)
+	claims, err := w.store.Claim(ctx, w.clock(), w.clock().Add(time.Minute), time.Time{}, 10)
 	must(t, err)
 	return claims
 }
