@@ -6,7 +6,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 BIN       := bin/rewind
 
-.PHONY: run build test test-go testenv test-deps generate lint bench docker clean
+.PHONY: run build test test-go testenv tools test-deps generate lint bench docker clean
 
 run: ## start Rewind on 127.0.0.1:8080 with its store in ./data
 	$(GO) run ./cmd/rewind serve
@@ -17,7 +17,10 @@ build: ## build bin/rewind
 testenv: ## build (once, cached in ~/.cache/rewind-testenv) the Kubernetes test cluster binaries
 	internal/testenv/kube/build.sh
 
-test-deps: testenv ## install Chromium and start PostgreSQL/MariaDB when missing
+tools: ## build (once, cached in ~/.cache/rewind-tools) the servers the tests start: Dex, glauth
+	@for script in internal/testenv/tools/*/build.sh; do "$$script" || exit 1; done
+
+test-deps: testenv tools ## install Chromium and start PostgreSQL/MariaDB when missing
 	.ci/deps
 
 test: test-deps test-go ## prepare everything, then run all tests

@@ -1,4 +1,7 @@
-// Package db holds Rewind's numbered SQL migrations and applies them.
+// Package db holds Rewind's numbered SQL migrations and applies them. Each
+// engine of the history store has its own folder of migrations with the
+// same numbers and names: migrations/ for SQLite, migrations_postgres/ for
+// PostgreSQL.
 package db
 
 import (
@@ -12,8 +15,17 @@ import (
 	"strings"
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations/*.sql migrations_postgres/*.sql
 var migrations embed.FS
+
+// The engines of the history store.
+const (
+	SQLite   = "sqlite"
+	Postgres = "postgres"
+)
+
+// folders holds each engine's migrations.
+var folders = map[string]string{SQLite: "migrations", Postgres: "migrations_postgres"}
 
 // Migration is one numbered schema change.
 type Migration struct {
@@ -22,15 +34,22 @@ type Migration struct {
 	SQL    string
 }
 
-// Migrations returns the embedded migrations in order.
-func Migrations() ([]Migration, error) {
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+// Migrations returns SQLite's migrations in order.
+func Migrations() ([]Migration, error) { return EngineMigrations(SQLite) }
+
+// EngineMigrations returns the migrations of engine (SQLite or Postgres) in order.
+func EngineMigrations(engine string) ([]Migration, error) {
+	folder, ok := folders[engine]
+	if !ok {
+		return nil, fmt.Errorf("no migrations for engine %q", engine)
+	}
+	names, err := fs.Glob(migrations, folder+"/*.sql")
 	if err != nil {
 		return nil, err
 	}
 	var out []Migration
 	for _, name := range names {
-		base := strings.TrimPrefix(name, "migrations/")
+		base := strings.TrimPrefix(name, folder+"/")
 		num, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
 		if err != nil {
 			return nil, fmt.Errorf("migration %s: name must start with a number: %w", base, err)
@@ -57,8 +76,9 @@ func (e *ErrNewerStore) Error() string {
 	return fmt.Sprintf("the history store is at schema version %d, but this Rewind knows only up to %d: it was written by a newer Rewind; run that version or restore a backup (nothing was changed)", e.Have, e.Know)
 }
 
-// Migrate applies the migrations that db lacks, each in its own transaction,
-// and returns how many it applied. A store from a newer Rewind is refused.
+// Migrate applies the migrations that the SQLite store db lacks, each in
+// its own transaction, and returns how many it applied. A store from a
+// newer Rewind is refused.
 func Migrate(ctx context.Context, db *sql.DB) (int, error) {
 	ms, err := Migrations()
 	if err != nil {
@@ -126,4 +146,71 @@ func apply(ctx context.Context, db *sql.DB, m Migration) (err error) {
 		return fmt.Errorf("migration %s: %w", m.Name, err)
 	}
 	return nil
+}
+
+// MigratePostgres applies the migrations that the PostgreSQL store db
+// lacks, each in its own transaction, and returns how many it applied. It
+// expects db from internal/postgres, whose transactions hold the store's
+// writer lock: replicas starting together apply each migration once, the
+// others finding it applied. A store from a newer Rewind is refused.
+func MigratePostgres(ctx context.Context, db *sql.DB) (int, error) {
+	ms, err := EngineMigrations(Postgres)
+	if err != nil {
+		return 0, err
+	}
+	applied := 0
+	for _, m := range ms {
+		done, err := applyPostgres(ctx, db, m, len(ms))
+		if err != nil {
+			return applied, err
+		}
+		if done {
+			applied++
+		}
+	}
+	if applied == 0 {
+		// Nothing to do; still refuse a store from a newer Rewind.
+		var have int
+		if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(number), 0) FROM schema_migrations`).Scan(&have); err != nil {
+			return 0, fmt.Errorf("read schema version: %w", err)
+		}
+		if have > len(ms) {
+			return 0, &ErrNewerStore{Have: have, Know: len(ms)}
+		}
+	}
+	return applied, nil
+}
+
+// applyPostgres applies m in one transaction unless the store has it
+// already; done says whether it did.
+func applyPostgres(ctx context.Context, db *sql.DB, m Migration, know int) (done bool, err error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("migration %s: %w", m.Name, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (number BIGINT PRIMARY KEY, name TEXT NOT NULL,
+		applied_at TEXT NOT NULL DEFAULT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'))`); err != nil {
+		return false, fmt.Errorf("create schema_migrations: %w", err)
+	}
+	var have int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(number), 0) FROM schema_migrations`).Scan(&have); err != nil {
+		return false, fmt.Errorf("read schema version: %w", err)
+	}
+	if have > know {
+		return false, &ErrNewerStore{Have: have, Know: know}
+	}
+	if have >= m.Number {
+		return false, nil
+	}
+	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+		return false, fmt.Errorf("migration %s: %w", m.Name, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (number, name) VALUES (?, ?)`, m.Number, m.Name); err != nil {
+		return false, fmt.Errorf("migration %s: %w", m.Name, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("migration %s: %w", m.Name, err)
+	}
+	return true, nil
 }

@@ -1,6 +1,7 @@
 package templates
 
 import (
+	"context"
 	"strings"
 	"time"
 
@@ -8,10 +9,10 @@ import (
 )
 
 // tokenScope says what a token may do.
-func tokenScope(t *rewind.APIToken, envs map[int64]string) string {
+func tokenScope(ctx context.Context, t *rewind.APIToken, envs map[int64]string) string {
 	var parts []string
 	if t.Service() {
-		parts = append(parts, "role "+string(t.Role))
+		parts = append(parts, "role "+RolesText(ctx, t.Role, t.EnvRoles, envs))
 	} else {
 		parts = append(parts, "as "+t.Username)
 	}

@@ -14,6 +14,10 @@ import (
 // LoginView is the sign-in form.
 type LoginView struct {
 	CSRF, Username, Next, Error string
+	// PasswordForm shows the username and password form (local users, an
+	// LDAP directory); OIDCName, when set, the "Sign in with …" button.
+	PasswordForm bool
+	OIDCName     string
 }
 
 // EnvTab is one environment in the environment switcher.
@@ -247,8 +251,10 @@ type SettingsView struct {
 	Environments []*rewind.Environment
 	Clusters     []ClusterRow
 	Users        []*rewind.User
-	Roles        []rewind.Role
-	Error        string
+	// EnvName names the environments by ID, for the users' roles.
+	EnvName map[int64]string
+	Roles   []rewind.Role
+	Error   string
 	// NewUser refills the add-user form after an error (never the password).
 	NewUser NewUserForm
 	// Sessions are the active logins, last seen first.
@@ -259,6 +265,7 @@ type SettingsView struct {
 type NewUserForm struct {
 	Username string
 	Role     rewind.Role
+	EnvRoles rewind.EnvRoles
 }
 
 // SessionRow is one active login; Current marks the admin's own.

@@ -35,11 +35,14 @@ func (s *Server) apiAuth(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		a := requests.Actor{Token: t.Name, ReadOnly: t.ReadOnly, Environments: t.Environments}
 		if t.Service() {
-			a.User = rewind.User{Username: "token:" + t.Name, Role: t.Role}
+			a.User = t.User()
 		} else {
 			u, err := s.store.UserByName(ctx, t.Username)
 			if err != nil {
 				return rewind.Errorf(rewind.EUNAUTHORIZED, "The owner of this API token no longer exists.")
+			}
+			if u.DisabledAt != nil {
+				return rewind.Errorf(rewind.EUNAUTHORIZED, "The owner of this API token has no access any more.")
 			}
 			a.User = *u
 		}

@@ -3,6 +3,7 @@ package web
 import (
 	"cmp"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -78,7 +79,7 @@ func (s *Server) toAPIRequest(c echo.Context, r *rewind.Request) (apiRequestBody
 	if err != nil {
 		return apiRequestBody{}, err
 	}
-	if !actor(c).Sees(it.Target.EnvironmentID) {
+	if !actor(c).Sees(r.EnvironmentID) {
 		return apiRequestBody{}, rewind.Errorf(rewind.ENOTFOUND, "No request with ID %d.", r.ID)
 	}
 	b := apiRequestBody{ID: r.ID, TargetID: r.First().TargetID, Target: it.Target.Label(), Kind: string(it.Target.Kind), Environment: it.Env,
@@ -119,11 +120,11 @@ func (s *Server) apiRequests(c echo.Context) error {
 	if k := c.QueryParam("kind"); k != "" {
 		f.Kind = rewind.TargetKind(k)
 	}
-	all, err := s.store.Requests(c.Request().Context(), f)
-	if err != nil {
+	if f.EnvironmentIDs, err = s.visibleEnvironmentIDs(c); err != nil {
 		return err
 	}
-	if all, err = s.visibleRequests(c, all); err != nil {
+	all, err := s.store.Requests(c.Request().Context(), f)
+	if err != nil {
 		return err
 	}
 	from := min((pageNo-1)*perPage, len(all))
@@ -137,31 +138,6 @@ func (s *Server) apiRequests(c echo.Context) error {
 		out = append(out, b)
 	}
 	return apiJSON(c, 200, page{Items: out, Page: pageNo, PerPage: perPage, Total: len(all)})
-}
-
-// visibleRequests keeps the requests on targets of environments the actor
-// sees.
-func (s *Server) visibleRequests(c echo.Context, all []*rewind.Request) ([]*rewind.Request, error) {
-	a := actor(c)
-	if len(a.Environments) == 0 {
-		return all, nil
-	}
-	envOf := map[int64]int64{}
-	out := all[:0:0]
-	for _, r := range all {
-		env, ok := envOf[r.First().TargetID]
-		if !ok {
-			t, err := s.store.Target(c.Request().Context(), r.First().TargetID)
-			if err != nil {
-				return nil, err
-			}
-			env, envOf[r.First().TargetID] = t.EnvironmentID, t.EnvironmentID
-		}
-		if a.Sees(env) {
-			out = append(out, r)
-		}
-	}
-	return out, nil
 }
 
 // apiRequest shows one request with its live state and outcome.
@@ -230,6 +206,9 @@ func (s *Server) apiRequestCreate(c echo.Context) error {
 		return &fieldError{field: "reason", err: err.(*rewind.Error)}
 	}
 	t, err := s.store.Target(ctx, in.TargetID)
+	if err == nil && !a.Sees(t.EnvironmentID) {
+		err = rewind.Errorf(rewind.ENOTFOUND, "No target with ID %d.", in.TargetID)
+	}
 	if rewind.ErrorCode(err) == rewind.ENOTFOUND {
 		return invalidField("target_id", "No target with ID %d.", in.TargetID)
 	} else if err != nil {
@@ -385,26 +364,22 @@ type apiAuditEvent struct {
 	Detail      string    `json:"detail"`
 }
 
-// auditScope lets a token bound to environments read the audit trail of
-// one of them only, named in the query parameter param.
+// auditScope lets an actor who does not see every environment (a token
+// bound to environments, a user with roles in some only) read the audit
+// trail of one of theirs at a time, named in the query parameter param.
 func (s *Server) auditScope(param string, next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		a := actor(c)
-		if len(a.Environments) == 0 {
+		names, err := s.visibleEnvironmentNames(c)
+		if err != nil || names == nil {
+			if err != nil {
+				return err
+			}
 			return next(c)
 		}
-		names, err := s.envNames(c)
-		if err != nil {
-			return err
+		if name := c.QueryParam(param); name != "" && slices.Contains(names, name) {
+			return next(c)
 		}
-		if name := c.QueryParam(param); name != "" {
-			for _, id := range a.Environments {
-				if names[id] == name {
-					return next(c)
-				}
-			}
-		}
-		return rewind.Errorf(rewind.EFORBIDDEN, "This token sees the audit trail of its own environments only: name one with %s=.", param)
+		return rewind.Errorf(rewind.EFORBIDDEN, "You see the audit trail of your own environments only: name one with %s=.", param)
 	}
 }
 
@@ -417,6 +392,9 @@ func (s *Server) apiAudit(c echo.Context) error {
 	}
 	f := rewind.AuditFilter{Actor: c.QueryParam("actor"), Environment: c.QueryParam("environment"), Target: c.QueryParam("target"),
 		Offset: (pageNo - 1) * perPage, Limit: perPage}
+	if f.Environments, err = s.visibleEnvironmentNames(c); err != nil {
+		return err
+	}
 	for field, dst := range map[string]*time.Time{"from": &f.From, "to": &f.To} {
 		if v := c.QueryParam(field); v != "" {
 			if *dst, err = time.Parse(time.RFC3339, v); err != nil {

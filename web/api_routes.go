@@ -21,52 +21,53 @@ var timeNow = time.Now
 // apiRoute is one route of /api/v1; the OpenAPI document lists the same.
 type apiRoute struct {
 	method, path string
-	role         rewind.Role
+	need         need
 	handler      echo.HandlerFunc
 }
 
-// apiRouteList lists every route of /api/v1 with the role it needs.
+// apiRouteList lists every route of /api/v1 with the role it needs and
+// where, as routeList does for the pages.
 func (s *Server) apiRouteList() []apiRoute {
-	v, op, ap := rewind.RoleViewer, rewind.RoleOperator, rewind.RoleApprover
+	v, op, ap := need{rewind.RoleViewer, Anywhere}, need{rewind.RoleOperator, Anywhere}, need{rewind.RoleApprover, Anywhere}
 	return []apiRoute{
-		{http.MethodGet, "/openapi.json", "", s.apiOpenAPI},
+		{http.MethodGet, "/openapi.json", public, s.apiOpenAPI},
 		{http.MethodGet, "/me", v, s.apiMe},
 		{http.MethodGet, "/environments", v, s.apiEnvironments},
 		{http.MethodGet, "/services", v, s.apiTargets(rewind.KindService)},
 		{http.MethodGet, "/configs", v, s.apiTargets(rewind.KindConfig)},
 		{http.MethodGet, "/databases", v, s.apiTargets(rewind.KindDatabase)},
-		{http.MethodGet, "/services/:id", v, s.apiTarget(rewind.KindService)},
-		{http.MethodGet, "/configs/:id", v, s.apiTarget(rewind.KindConfig)},
-		{http.MethodGet, "/databases/:id", v, s.apiTarget(rewind.KindDatabase)},
-		{http.MethodGet, "/targets/:id/versions", v, s.apiVersions},
-		{http.MethodGet, "/targets/:id/diff", v, s.apiDiff},
+		{http.MethodGet, "/services/:id", v.in(InTarget), s.apiTarget(rewind.KindService)},
+		{http.MethodGet, "/configs/:id", v.in(InTarget), s.apiTarget(rewind.KindConfig)},
+		{http.MethodGet, "/databases/:id", v.in(InTarget), s.apiTarget(rewind.KindDatabase)},
+		{http.MethodGet, "/targets/:id/versions", v.in(InTarget), s.apiVersions},
+		{http.MethodGet, "/targets/:id/diff", v.in(InTarget), s.apiDiff},
 		{http.MethodGet, "/requests", v, s.apiRequests},
 		{http.MethodPost, "/requests", op, s.apiRequestCreate},
-		{http.MethodGet, "/requests/:id", v, s.apiRequest},
-		{http.MethodPost, "/requests/:id/approve", ap, s.apiDecide(true)},
-		{http.MethodPost, "/requests/:id/reject", ap, s.apiDecide(false)},
-		{http.MethodPost, "/requests/:id/cancel", op, s.apiCancel},
-		{http.MethodPost, "/requests/:id/retry", op, s.apiRetry},
-		{http.MethodPost, "/requests/:id/skip", op, s.apiSkip},
-		{http.MethodGet, "/releases/:id/plan", v, s.apiReleasePlan},
-		{http.MethodPost, "/releases/:id/rollback", op, s.apiReleaseRollback},
-		{http.MethodPost, "/databases/:id/changes", op, s.apiChangeSubmit},
-		{http.MethodPost, "/databases/:id/preview", op, s.apiPreview},
-		{http.MethodGet, "/changes/:id", v, s.apiChange},
+		{http.MethodGet, "/requests/:id", v.in(InRequest), s.apiRequest},
+		{http.MethodPost, "/requests/:id/approve", ap.in(InRequest), s.apiDecide(true)},
+		{http.MethodPost, "/requests/:id/reject", ap.in(InRequest), s.apiDecide(false)},
+		{http.MethodPost, "/requests/:id/cancel", op.in(InRequest), s.apiCancel},
+		{http.MethodPost, "/requests/:id/retry", op.in(InRequest), s.apiRetry},
+		{http.MethodPost, "/requests/:id/skip", op.in(InRequest), s.apiSkip},
+		{http.MethodGet, "/releases/:id/plan", v.in(InRelease), s.apiReleasePlan},
+		{http.MethodPost, "/releases/:id/rollback", op.in(InRelease), s.apiReleaseRollback},
+		{http.MethodPost, "/databases/:id/changes", op.in(InTarget), s.apiChangeSubmit},
+		{http.MethodPost, "/databases/:id/preview", op.in(InTarget), s.apiPreview},
+		{http.MethodGet, "/changes/:id", v.in(InRequest), s.apiChange},
 		{http.MethodGet, "/workflows", v, s.apiWorkflows},
 		{http.MethodPost, "/workflows", op, s.apiWorkflowSave},
-		{http.MethodGet, "/workflows/:id", v, s.apiWorkflowShow},
-		{http.MethodPut, "/workflows/:id", op, s.apiWorkflowSave},
-		{http.MethodDelete, "/workflows/:id", op, s.apiWorkflowDelete},
-		{http.MethodGet, "/workflows/:id/releases", v, s.apiWorkflowReleases},
-		{http.MethodGet, "/workflows/:id/unreleased", v, s.apiWorkflowUnreleased},
+		{http.MethodGet, "/workflows/:id", v.in(InWorkflow), s.apiWorkflowShow},
+		{http.MethodPut, "/workflows/:id", op.in(InWorkflow), s.apiWorkflowSave},
+		{http.MethodDelete, "/workflows/:id", op.in(InWorkflow), s.apiWorkflowDelete},
+		{http.MethodGet, "/workflows/:id/releases", v.in(InWorkflow), s.apiWorkflowReleases},
+		{http.MethodGet, "/workflows/:id/unreleased", v.in(InWorkflow), s.apiWorkflowUnreleased},
 		{http.MethodPost, "/releases", op, s.apiReleaseStart},
 		{http.MethodGet, "/releases/check", v, s.apiReleaseCheck},
-		{http.MethodGet, "/releases/:id", v, s.apiReleaseShow},
-		{http.MethodPost, "/releases/:id/finish", op, s.apiReleaseEnd(false)},
-		{http.MethodPost, "/releases/:id/fail", op, s.apiReleaseEnd(true)},
-		{http.MethodPost, "/releases/:id/block", op, s.apiReleaseBlock(true)},
-		{http.MethodPost, "/releases/:id/unblock", op, s.apiReleaseBlock(false)},
+		{http.MethodGet, "/releases/:id", v.in(InRelease), s.apiReleaseShow},
+		{http.MethodPost, "/releases/:id/finish", op.in(InRelease), s.apiReleaseEnd(false)},
+		{http.MethodPost, "/releases/:id/fail", op.in(InRelease), s.apiReleaseEnd(true)},
+		{http.MethodPost, "/releases/:id/block", op.in(InRelease), s.apiReleaseBlock(true)},
+		{http.MethodPost, "/releases/:id/unblock", op.in(InRelease), s.apiReleaseBlock(false)},
 		{http.MethodGet, "/audit", v, s.auditScope("environment", s.apiAudit)},
 		{http.MethodGet, "/audit.csv", v, s.auditScope("env", s.auditCSV)},
 	}
@@ -81,11 +82,11 @@ func (s *Server) apiRoutes(e *echo.Echo) {
 	api.Use(middleware.Recover(), s.logRequests, securityHeaders)
 	g := api.Group("/api/v1")
 	for _, r := range s.apiRouteList() {
-		if r.role == "" {
+		if r.need == public {
 			g.Add(r.method, r.path, r.handler)
 			continue
 		}
-		g.Add(r.method, r.path, r.handler, s.apiAuth, s.require(r.role))
+		g.Add(r.method, r.path, r.handler, s.apiAuth, s.require(r.need))
 	}
 	e.Pre(func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {

@@ -2,7 +2,6 @@ package web
 
 import (
 	"cmp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,27 +18,41 @@ type apiUser struct {
 	Role     string `json:"role"`
 	Token    string `json:"token"`
 	ReadOnly bool   `json:"read_only"`
+	// Roles is the caller's role in each environment they see, by name.
+	Roles map[string]string `json:"roles"`
 }
 
 func (s *Server) apiMe(c echo.Context) error {
 	a := actor(c)
-	return apiJSON(c, 200, apiUser{Username: a.User.Username, Role: string(a.User.Role), Token: a.Token, ReadOnly: a.ReadOnly})
+	envs, err := s.environments(c)
+	if err != nil {
+		return err
+	}
+	me := apiUser{Username: a.User.Username, Role: string(a.User.Role), Token: a.Token, ReadOnly: a.ReadOnly, Roles: map[string]string{}}
+	for _, e := range envs {
+		me.Roles[e.Name] = string(a.RoleIn(e.ID))
+	}
+	return apiJSON(c, 200, me)
 }
 
 type apiEnvironment struct {
 	ID                int64  `json:"id"`
 	Name              string `json:"name"`
 	RequiredApprovals int    `json:"required_approvals"`
+	// Role is the caller's role there.
+	Role string `json:"role"`
 }
 
+// apiEnvironments lists the environments the caller sees, with their role
+// in each.
 func (s *Server) apiEnvironments(c echo.Context) error {
-	envs, err := s.store.Environments(c.Request().Context())
+	envs, err := s.environments(c)
 	if err != nil {
 		return err
 	}
 	out := make([]apiEnvironment, 0, len(envs))
 	for _, e := range envs {
-		out = append(out, apiEnvironment{e.ID, e.Name, e.RequiredApprovals})
+		out = append(out, apiEnvironment{e.ID, e.Name, e.RequiredApprovals, string(actor(c).RoleIn(e.ID))})
 	}
 	return apiJSON(c, 200, page{Items: out, Page: 1, PerPage: len(out), Total: len(out)})
 }
@@ -129,12 +142,12 @@ func (s *Server) apiTargets(kind rewind.TargetKind) echo.HandlerFunc {
 			}
 			f.OwnerID = cl.ID
 		}
+		if f.EnvironmentIDs, err = s.visibleEnvironmentIDs(c); err != nil {
+			return err
+		}
 		all, err := s.store.Targets(ctx, f)
 		if err != nil {
 			return err
-		}
-		if envs := actor(c).Environments; len(envs) > 0 { // a service token sees its environments only
-			all = slices.DeleteFunc(all, func(ts sqlite.TargetSummary) bool { return !slices.Contains(envs, ts.Target.EnvironmentID) })
 		}
 		envs, err := s.envNames(c)
 		if err != nil {
@@ -160,8 +173,7 @@ func (s *Server) apiLoadTarget(c echo.Context, kind rewind.TargetKind) (*rewind.
 	if err != nil {
 		return nil, err
 	}
-	envs := actor(c).Environments
-	if kind != "" && t.Kind != kind || len(envs) > 0 && !slices.Contains(envs, t.EnvironmentID) {
+	if kind != "" && t.Kind != kind || !actor(c).Sees(t.EnvironmentID) {
 		return nil, rewind.Errorf(rewind.ENOTFOUND, "No %s with ID %d.", cmp.Or(string(kind), "target"), id)
 	}
 	return t, nil

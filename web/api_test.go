@@ -67,6 +67,8 @@ func newAPIFixture(t testing.TB) *apiFixture {
 		"vera": {Username: "vera"}, "otto": {Username: "otto"}, "anna": {Username: "anna"}, "adam": {Username: "adam"},
 		"otto-ro": {Username: "otto", ReadOnly: true}, "otto-expired": {Username: "otto", ExpiresAt: &past}, "otto-revoked": {Username: "otto"},
 		"ci-prod": {Role: rewind.RoleOperator, Environments: []int64{env.ID}}, "ci-dev": {Role: rewind.RoleOperator, Environments: []int64{env.ID + 100}},
+		"ci-prod-approver": {Role: rewind.RoleNone, EnvRoles: rewind.EnvRoles{env.ID: rewind.RoleApprover}},
+		"ci-prod-none":     {Role: rewind.RoleAdmin, EnvRoles: rewind.EnvRoles{env.ID: rewind.RoleNone}},
 	} {
 		tok.Name = name
 		f.tokens[name] = f.mkToken(t, tok)
@@ -194,7 +196,11 @@ func TestAPIRoleMatrix(t *testing.T) {
 		{"anna", 200, 201, 200},
 		{"adam", 200, 201, 200},
 		{"ci-prod", 200, 201, 403},
-		{"ci-dev", 200, 403, 403},
+		// A token bound to another environment does not see prod's request.
+		{"ci-dev", 200, 400, 404},
+		// Roles per environment: approver in prod only, and admin but none in prod.
+		{"ci-prod-approver", 200, 201, 200},
+		{"ci-prod-none", 200, 400, 404},
 	} {
 		t.Run(tc.token, func(t *testing.T) {
 			f := newAPIFixture(t)

@@ -16,9 +16,14 @@ import (
 
 const auditPerPage = 100
 
-// auditFilter reads the audit filters from the query.
-func auditFilter(c echo.Context) (rewind.AuditFilter, error) {
+// auditFilter reads the audit filters from the query; it keeps the events
+// of the environments the reader sees.
+func (s *Server) auditFilter(c echo.Context) (rewind.AuditFilter, error) {
 	f := rewind.AuditFilter{Actor: c.QueryParam("user"), Environment: c.QueryParam("env"), Target: c.QueryParam("target")}
+	var err error
+	if f.Environments, err = s.visibleEnvironmentNames(c); err != nil {
+		return f, err
+	}
 	for _, p := range []struct {
 		name string
 		dst  *time.Time
@@ -39,7 +44,7 @@ func auditFilter(c echo.Context) (rewind.AuditFilter, error) {
 
 func (s *Server) auditList(c echo.Context) error {
 	ctx := c.Request().Context()
-	f, err := auditFilter(c)
+	f, err := s.auditFilter(c)
 	if err != nil {
 		return err
 	}
@@ -57,7 +62,7 @@ func (s *Server) auditList(c echo.Context) error {
 	}
 	v := templates.AuditView{Events: events, Actor: f.Actor, Env: f.Environment, Target: f.Target, From: c.QueryParam("from"), To: c.QueryParam("to"),
 		Nav: templates.PageNav{Page: pageNum, PerPage: auditPerPage, Total: total, BaseURL: "/audit", Query: q}, CSVURL: "/audit.csv?" + q.Encode()}
-	envs, err := s.store.Environments(ctx)
+	envs, err := s.environments(c)
 	if err != nil {
 		return err
 	}
@@ -69,7 +74,7 @@ func (s *Server) auditList(c echo.Context) error {
 
 // auditCSV downloads the filtered audit trail.
 func (s *Server) auditCSV(c echo.Context) error {
-	f, err := auditFilter(c)
+	f, err := s.auditFilter(c)
 	if err != nil {
 		return err
 	}

@@ -550,7 +550,6 @@ func (s *Server) changeView(c echo.Context, r *rewind.Request, t *rewind.Target)
 	if p.Kind == rewind.SQLKindRollback {
 		v.Of = s.changeOfVersion(ctx, p.OfVersion)
 	}
-	u := currentUser(c)
 	ex, err := s.store.SQLExecutionByStep(ctx, r.First().ID)
 	switch {
 	case rewind.ErrorCode(err) == rewind.ENOTFOUND:
@@ -563,7 +562,7 @@ func (s *Server) changeView(c echo.Context, r *rewind.Request, t *rewind.Target)
 			v.SplitError = "The SQL cannot be split into statements: " + err.Error()
 		}
 		v.Statements = stmts[:min(len(stmts), maxSplitStatements)]
-		v.CanPreview = u.Role.Allows(rewind.RoleOperator) && (r.State == rewind.StatePending || r.State == rewind.StateApproved)
+		v.CanPreview = can(c, rewind.RoleOperator, t.EnvironmentID) && (r.State == rewind.StatePending || r.State == rewind.StateApproved)
 		return v, nil
 	case err != nil:
 		return nil, err
@@ -581,7 +580,7 @@ func (s *Server) changeView(c echo.Context, r *rewind.Request, t *rewind.Target)
 	if v.RolledBackBy, v.OpenRollback, err = s.rollbacksOf(ctx, t.ID, ex.VersionID); err != nil {
 		return nil, err
 	}
-	v.CanRollBack = u.Role.Allows(rewind.RoleOperator) && ex.Applied && v.RolledBackBy == nil && v.OpenRollback == nil && t.DeletedAt == nil
+	v.CanRollBack = can(c, rewind.RoleOperator, t.EnvironmentID) && ex.Applied && v.RolledBackBy == nil && v.OpenRollback == nil && t.DeletedAt == nil
 	v.RollbackFormURL = fmt.Sprintf("/databases/%d/rollback?version=%d", t.ID, v.Version.Number)
 	return v, nil
 }

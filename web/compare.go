@@ -36,7 +36,7 @@ func (s *Server) serviceCompare(c echo.Context) error {
 	}
 	v := templates.CompareView{Target: t, BasePath: "/services/" + strconv.FormatInt(t.ID, 10), A: a, B: b, Mode: mode, Latest: latest.Number,
 		Diff: diff.Compute(a.Content, b.Content, diff.DefaultOptions()), Images: rewind.ImageChanges(a.Images, b.Images),
-		CanRollback: currentUser(c).Role.Allows(rewind.RoleOperator) && t.DeletedAt == nil}
+		CanRollback: can(c, rewind.RoleOperator, t.EnvironmentID) && t.DeletedAt == nil}
 	return s.render(c, http.StatusOK, s.meta(c, "Compare "+t.Name, "services"), templates.ComparePage(v))
 }
 

@@ -59,7 +59,7 @@ func (s *Server) configCompare(c echo.Context) error {
 	v := templates.CompareView{Target: t, BasePath: configPath(t), A: a, B: b, Mode: mode, Latest: versions[current].Number,
 		Diff: d, KeyChanges: keys, ShowKeys: showKeys, Choices: versionChoices(versions, current),
 		Extra:         templates.ConfigMaskNotice(note),
-		CanRollback:   currentUser(c).Role.Allows(rewind.RoleOperator) && !be.Status(t.OwnerID).ReadOnly,
+		CanRollback:   can(c, rewind.RoleOperator, t.EnvironmentID) && !be.Status(t.OwnerID).ReadOnly,
 		RollbackLabel: "Restore version " + strconv.FormatInt(a.Number, 10)}
 	return s.render(c, http.StatusOK, s.meta(c, "Compare "+t.Name, "configs"), templates.ComparePage(v))
 }

@@ -27,7 +27,6 @@ func (s *Server) configShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	u := currentUser(c)
 	v := templates.ConfigView{Target: t, BasePath: configPath(t), Status: be.Status(t.OwnerID), Mask: maskNote(c, t, viewConfig, revealed)}
 	if n, err := s.store.NacosServer(ctx, t.OwnerID); err == nil {
 		v.Server = n.Name
@@ -59,7 +58,7 @@ func (s *Server) configShow(c echo.Context) error {
 	current := currentIndex(versions, v.Exists, md5)
 	v.Nav = templates.PageNav{Page: pageParam(c), PerPage: configVersionsPerPage, Total: len(versions), BaseURL: v.BasePath}
 	from := pageOffset(v.Nav.Current(), configVersionsPerPage)
-	canRequest := u.Role.Allows(rewind.RoleOperator) && !v.Status.ReadOnly
+	canRequest := can(c, rewind.RoleOperator, t.EnvironmentID) && !v.Status.ReadOnly
 	page := versions[min(from, len(versions)):min(from+configVersionsPerPage, len(versions))]
 	md5s := s.versionMD5s(ctx, be, t, page, revealed)
 	for i := from; i < min(from+configVersionsPerPage, len(versions)); i++ {

@@ -37,11 +37,11 @@ func (s *Server) configsList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	envs, err := s.store.Environments(ctx)
+	envs, err := s.environments(c)
 	if err != nil {
 		return err
 	}
-	v := templates.ConfigsView{IsAdmin: u.Role == rewind.RoleAdmin, Env: c.QueryParam("env"), Scope: c.QueryParam("scope"),
+	v := templates.ConfigsView{IsAdmin: u.Role == rewind.RoleAdmin && u.DisabledAt == nil, Env: c.QueryParam("env"), Scope: c.QueryParam("scope"),
 		Query: strings.TrimSpace(c.QueryParam("q")), Group: strings.TrimSpace(c.QueryParam("group"))}
 	if len(servers) == 0 {
 		v.NoServers = true
@@ -161,8 +161,8 @@ func (s *Server) revealSecrets(c echo.Context, t *rewind.Target, where string) (
 		return false, nil
 	}
 	u := currentUser(c)
-	if !u.Role.Allows(rewind.RoleOperator) {
-		return false, rewind.Errorf(rewind.EFORBIDDEN, "Revealing secret values needs the operator role; you are %s.", u.Role)
+	if err := actor(c).May(rewind.RoleOperator, t.EnvironmentID); err != nil {
+		return false, err
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	ev := rewind.AuditEvent{Actor: u.Username, Action: rewind.ActionReveal, TargetKind: t.Kind, Target: t.Label(), Outcome: "ok",
@@ -196,7 +196,7 @@ func maskNote(c echo.Context, t *rewind.Target, view string, revealed bool) temp
 		n.MaskURL = path + queryString(q)
 		return n
 	}
-	if currentUser(c).Role.Allows(rewind.RoleOperator) {
+	if can(c, rewind.RoleOperator, t.EnvironmentID) {
 		q.Set("view", view)
 		n.RevealURL = configPath(t) + "/reveal" + queryString(q)
 	}

@@ -27,7 +27,7 @@ func (s *Server) databasesList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	envs, err := s.store.Environments(ctx)
+	envs, err := s.environments(c)
 	if err != nil {
 		return err
 	}
@@ -145,7 +145,7 @@ func (s *Server) databaseShow(c echo.Context) error {
 		return err
 	}
 	v := templates.DatabaseView{TargetID: t.ID, Name: d.Name, Engine: rewind.EngineLabel(d.Engine), Env: env.Name, Approvals: env.RequiredApprovals,
-		CanSubmit: currentUser(c).Role.Allows(rewind.RoleOperator),
+		CanSubmit: can(c, rewind.RoleOperator, t.EnvironmentID),
 		Nav:       templates.PageNav{Page: pageNum, PerPage: changesPerPage, Total: total, BaseURL: c.Request().URL.Path}}
 	v.Connected, v.State = connectionText(backend.State(ctx, d))
 	for _, r := range reqs {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/rewindhq/rewind/internal/auth"
+	"github.com/rewindhq/rewind/internal/i18n"
 	"github.com/rewindhq/rewind/internal/rewind"
 	"github.com/rewindhq/rewind/templates"
 )
@@ -20,14 +22,15 @@ func (s *Server) loginForm(c echo.Context) error {
 	if currentUser(c) != nil {
 		return c.Redirect(http.StatusSeeOther, "/")
 	}
-	return s.render(c, http.StatusOK, s.meta(c, "Sign in", ""), templates.LoginPage(templates.LoginView{CSRF: csrfToken(c), Next: safeNext(c.QueryParam("next"))}))
+	v := s.loginView(c, templates.LoginView{Next: safeNext(c.QueryParam("next"))})
+	return s.render(c, http.StatusOK, s.meta(c, "Sign in", ""), templates.LoginPage(v))
 }
 
 func (s *Server) login(c echo.Context) error {
 	ctx := c.Request().Context()
 	name := strings.TrimSpace(c.FormValue("username"))
 	pw := c.FormValue("password")
-	view := templates.LoginView{CSRF: csrfToken(c), Username: name, Next: safeNext(c.FormValue("next"))}
+	view := s.loginView(c, templates.LoginView{Username: name, Next: safeNext(c.FormValue("next"))})
 	page := func(status int, msg string) error {
 		view.Error = msg
 		return s.render(c, status, s.meta(c, "Sign in", ""), templates.LoginPage(view))
@@ -40,42 +43,69 @@ func (s *Server) login(c echo.Context) error {
 	if wait > 0 {
 		return page(http.StatusTooManyRequests, "Too many failed logins. Try again in "+max(wait.Round(time.Second), time.Second).String()+".")
 	}
-	u, err := s.store.UserByName(ctx, name)
-	hash := ""
-	if err == nil {
-		hash = u.PasswordHash
-	}
-	ok := auth.CheckPassword(hash, pw)
-	done(ok)
-	if !ok {
+	u, source, err := s.checkPassword(ctx, name, pw, addr)
+	done(err == nil)
+	switch {
+	case rewind.ErrorCode(err) == rewind.EUNAUTHORIZED:
 		if err := s.store.AddLoginFailure(ctx, auth.Bound(name, 64), auth.Bound(addr, 64)); err != nil {
 			s.log.Warn("audit failed login", "err", err)
 		}
-		return page(http.StatusUnauthorized, "Wrong username or password.")
+		return page(http.StatusUnauthorized, i18n.Error(ctx, err))
+	case rewind.ErrorCode(err) == rewind.EINTERNAL:
+		return err
+	case err != nil:
+		return page(statusOf(rewind.ErrorCode(err)), i18n.Error(ctx, err))
 	}
-
-	sess := session(c)
-	if old := currentSession(c); old != nil {
-		if err := s.store.DeleteSession(ctx, old.ID); err != nil {
-			return err
-		}
-	}
-	token, now := randomToken(), s.now()
-	record := &rewind.Session{ID: sessionID(token), UserID: u.ID, CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(s.opt.SessionLifetime),
-		Address: auth.Bound(addr, rewind.MaxSessionAddress), UserAgent: auth.Bound(c.Request().UserAgent(), rewind.MaxSessionUserAgent)}
-	if err := s.store.CreateSession(ctx, record, s.opt.SessionIdle); err != nil {
+	if err := s.startSession(c, u, source, ""); err != nil {
 		return err
 	}
-	for k := range sess.Values {
-		delete(sess.Values, k) // a new session on login: no fixation
+	if source == rewind.SourceLocal {
+		_ = s.store.AddAudit(ctx, rewind.AuditEvent{Actor: u.Username, Action: rewind.ActionLogin, Outcome: "ok",
+			Detail: "from " + auth.Bound(addr, rewind.MaxSessionAddress) + " with a local password"})
 	}
-	sess.Values[sessionIDKey] = token
-	sess.Values["csrf"] = randomToken()
-	if err := sess.Save(c.Request(), c.Response()); err != nil {
-		return err
-	}
-	_ = s.store.AddAudit(ctx, rewind.AuditEvent{Actor: u.Username, Action: rewind.ActionLogin, Outcome: "ok", Detail: "from " + record.Address})
 	return redirect(c, view.Next)
+}
+
+// errWrongPassword is the one answer to a wrong username or password.
+var errWrongPassword = rewind.Errorf(rewind.EUNAUTHORIZED, "Wrong username or password.")
+
+// checkPassword signs in with the password form: a local user against their
+// password (when local passwords are on), anyone else against the LDAP
+// directory, which makes or updates their user (audited there). It returns
+// the user and how they signed in; an EUNAUTHORIZED error is a failed
+// attempt, which the throttle and audit trail count.
+func (s *Server) checkPassword(ctx context.Context, name, pw, addr string) (*rewind.User, string, error) {
+	u, err := s.store.UserByName(ctx, name)
+	if err != nil && rewind.ErrorCode(err) != rewind.ENOTFOUND {
+		return nil, "", err
+	}
+	local := err == nil && u.Source == rewind.SourceLocal
+	if local || s.opt.Signin.LDAP == nil {
+		hash := ""
+		if local {
+			hash = u.PasswordHash
+		}
+		if !auth.CheckPassword(hash, pw) {
+			return nil, "", errWrongPassword
+		}
+		if !s.localLogin(ctx) {
+			return nil, "", rewind.Errorf(rewind.EFORBIDDEN, "An admin has turned off signing in with local passwords.")
+		}
+		return u, rewind.SourceLocal, nil
+	}
+	if err == nil && u.Source == rewind.SourceOIDC {
+		auth.CheckPassword("", pw) // as long as a wrong password
+		return nil, "", errWrongPassword
+	}
+	id, err := s.opt.Signin.LDAP.Authenticate(ctx, name, pw)
+	if err != nil {
+		return nil, "", err
+	}
+	u, err = s.opt.Signin.Service.Admit(ctx, id, "", auth.Bound(addr, rewind.MaxSessionAddress))
+	if err != nil {
+		return nil, "", err
+	}
+	return u, rewind.SourceLDAP, nil
 }
 
 func (s *Server) logout(c echo.Context) error {

@@ -117,6 +117,11 @@ func (s *Server) activeSession(c echo.Context, sid string) (*rewind.Session, *re
 		}
 		return nil, nil, nil
 	}
+	if ss.Source != rewind.SourceLocal && ss.RecheckAt != nil && !now.Before(*ss.RecheckAt) {
+		if u, err = s.recheck(ctx, ss, u); err != nil || u == nil {
+			return nil, nil, err
+		}
+	}
 	if now.Sub(ss.LastSeen) >= touchEvery {
 		if err := s.store.TouchSession(ctx, ss.ID, now); err != nil {
 			return nil, nil, err
@@ -216,7 +221,7 @@ func (s *Server) limitBody(limits map[string]int64) echo.MiddlewareFunc {
 func (s *Server) tooLarge(c echo.Context, limit int64) error {
 	msg := fmt.Sprintf("The form is larger than Rewind takes here (%s); nothing was saved. Go back to keep what you typed, shorten it and send it again.", byteSize(limit))
 	if c.Path() == "/login" && !isHTMX(c) {
-		return s.render(c, http.StatusRequestEntityTooLarge, s.meta(c, "Sign in", ""), templates.LoginPage(templates.LoginView{CSRF: csrfToken(c), Next: "/", Error: msg}))
+		return s.render(c, http.StatusRequestEntityTooLarge, s.meta(c, "Sign in", ""), templates.LoginPage(s.loginView(c, templates.LoginView{Next: "/", Error: msg})))
 	}
 	return s.answer(c, http.StatusRequestEntityTooLarge, msg)
 }
@@ -259,28 +264,6 @@ func checkFields(c echo.Context, limits ...FieldLimit) error {
 		}
 	}
 	return nil
-}
-
-// require lets a request through only for a logged-in user with at least role min.
-func (s *Server) require(min rewind.Role) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			u := currentUser(c)
-			if u == nil {
-				if c.Request().Method == http.MethodGet && c.Request().Header.Get("HX-Request") == "" {
-					return c.Redirect(http.StatusSeeOther, "/login?next="+urlQueryEscape(c.Request().URL.RequestURI()))
-				}
-				if c.Request().Method != http.MethodGet {
-					return rewind.Errorf(rewind.EFORBIDDEN, "Log in first.")
-				}
-				return rewind.Errorf(rewind.EUNAUTHORIZED, "Log in first.")
-			}
-			if !u.Role.Allows(min) {
-				return rewind.Errorf(rewind.EFORBIDDEN, "This needs the %s role; you are %s.", min, u.Role)
-			}
-			return next(c)
-		}
-	}
 }
 
 func currentUser(c echo.Context) *rewind.User {

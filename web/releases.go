@@ -23,7 +23,7 @@ func (s *Server) releaseView(c echo.Context) (templates.ReleaseView, error) {
 	}
 	row := releaseRow(d.ReleaseView)
 	v := templates.ReleaseView{CSRF: csrfToken(c), R: d.Release, Workflow: d.Workflow, Env: d.Environment.Name,
-		States: row.States, Stable: row.Stable, Counts: row.Counts, CanOperate: currentUser(c).Role.Allows(rewind.RoleOperator)}
+		States: row.States, Stable: row.Stable, Counts: row.Counts, CanOperate: can(c, rewind.RoleOperator, d.Workflow.EnvironmentID)}
 	if d.Release.RollbackOf != 0 {
 		if of, err := s.releases().Release(ctx, actor(c), d.Release.RollbackOf); err == nil {
 			v.RollbackOf = releaseRef(&of.ReleaseView)

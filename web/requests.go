@@ -34,7 +34,7 @@ func (s *Server) requestView(c echo.Context, withDiff bool) (templates.RequestVi
 	_, decideErr := r.Decide(*u, true, "")
 	v.CanDecide = decideErr == nil
 	v.CanCancel = r.CanCancel(*u) == nil
-	v.CanResume = r.CanResume(*u) == nil && u.Role.Allows(rewind.RoleOperator)
+	v.CanResume = r.CanResume(*u) == nil && can(c, rewind.RoleOperator, r.EnvironmentID)
 	if err := s.planSteps(ctx, &v); err != nil {
 		return v, err
 	}
@@ -244,8 +244,14 @@ func (s *Server) requestCancel(c echo.Context) error {
 func (s *Server) approvalsList(c echo.Context) error {
 	ctx := c.Request().Context()
 	u := currentUser(c)
-	v := templates.ApprovalsView{CSRF: csrfToken(c), CanApprove: u.Role.Allows(rewind.RoleApprover)}
+	a := actor(c)
+	v := templates.ApprovalsView{CSRF: csrfToken(c), CanApprove: a.Reaches(rewind.RoleApprover)}
+	visible, err := s.visibleEnvironmentIDs(c)
+	if err != nil {
+		return err
+	}
 	load := func(f sqlite.RequestFilter, withDiff bool, keep func(*rewind.Request) bool) ([]templates.RequestItem, error) {
+		f.EnvironmentIDs = visible
 		rs, err := s.store.Requests(ctx, f)
 		if err != nil {
 			return nil, err
@@ -263,9 +269,9 @@ func (s *Server) approvalsList(c echo.Context) error {
 		}
 		return out, nil
 	}
-	var err error
 	if v.CanApprove {
-		if v.Awaiting, err = load(sqlite.RequestFilter{AwaitingFor: u.Username}, true, nil); err != nil {
+		approves := func(r *rewind.Request) bool { return a.May(rewind.RoleApprover, r.EnvironmentID) == nil }
+		if v.Awaiting, err = load(sqlite.RequestFilter{AwaitingFor: u.Username}, true, approves); err != nil {
 			return err
 		}
 	}

@@ -11,26 +11,29 @@ import (
 )
 
 // public marks a route that needs no login.
-const public rewind.Role = ""
+var public = need{}
 
 // route is one entry of the dashboard's route list.
 type route struct {
 	method, path string
-	role         rewind.Role // the least role it needs; public for none
+	need         need // the least role it needs and where; public for none
 	h            echo.HandlerFunc
 	bodyLimit    int64 // the cap on its request body; 0 for defaultBodyLimit
 }
 
-// routeList lists every route of the dashboard with the role it needs.
-// Each route carries its own role check (no group middleware), so that a URL
-// no route matches is a 404 for everyone.
+// routeList lists every route of the dashboard with the role it needs and
+// where the role must be held: in the environment of the target, request,
+// release or workflow its :id names, in some environment (lists, and forms
+// whose use case checks the environment they name), or everywhere
+// (Settings). Each route carries its own role check (no group middleware),
+// so that a URL no route matches is a 404 for everyone.
 func (s *Server) routeList() []route {
-	const (
-		get, post = http.MethodGet, http.MethodPost
-		viewer    = rewind.RoleViewer
-		operator  = rewind.RoleOperator
-		approver  = rewind.RoleApprover
-		admin     = rewind.RoleAdmin
+	const get, post = http.MethodGet, http.MethodPost
+	var (
+		viewer   = need{rewind.RoleViewer, Anywhere}
+		operator = need{rewind.RoleOperator, Anywhere}
+		admin    = need{rewind.RoleAdmin, Everywhere}
+		approver = need{rewind.RoleApprover, Anywhere}
 	)
 	return []route{
 		{get, "/healthz", public, s.healthz, 0},
@@ -39,59 +42,61 @@ func (s *Server) routeList() []route {
 		{get, "/login", public, s.loginForm, 0},
 		{post, "/login", public, s.login, 0},
 		{post, "/logout", public, s.logout, 0},
+		{get, "/auth/oidc", public, s.oidcStart, 0},
+		{get, "/auth/oidc/callback", public, s.oidcCallback, 0},
 
 		{get, "/", viewer, s.home, 0},
 		{get, "/workflows", viewer, s.workflowsList, 0},
 		{get, "/workflows/new", operator, s.workflowNew, 0},
 		{post, "/workflows", operator, s.workflowCreate, 0},
-		{get, "/workflows/:id", viewer, s.workflowShow, 0},
-		{get, "/workflows/:id/compare", viewer, s.workflowCompare, 0},
-		{get, "/workflows/:id/edit", operator, s.workflowEdit, 0},
-		{post, "/workflows/:id", operator, s.workflowUpdate, 0},
-		{post, "/workflows/:id/delete", operator, s.workflowDelete, 0},
-		{get, "/releases/:id", viewer, s.releaseShow, 0},
-		{post, "/releases/:id/block", operator, s.releaseBlock, 0},
-		{post, "/releases/:id/unblock", operator, s.releaseUnblock, 0},
+		{get, "/workflows/:id", viewer.in(InWorkflow), s.workflowShow, 0},
+		{get, "/workflows/:id/compare", viewer.in(InWorkflow), s.workflowCompare, 0},
+		{get, "/workflows/:id/edit", operator.in(InWorkflow), s.workflowEdit, 0},
+		{post, "/workflows/:id", operator.in(InWorkflow), s.workflowUpdate, 0},
+		{post, "/workflows/:id/delete", operator.in(InWorkflow), s.workflowDelete, 0},
+		{get, "/releases/:id", viewer.in(InRelease), s.releaseShow, 0},
+		{post, "/releases/:id/block", operator.in(InRelease), s.releaseBlock, 0},
+		{post, "/releases/:id/unblock", operator.in(InRelease), s.releaseUnblock, 0},
 
 		{get, "/services", viewer, s.servicesList, 0},
-		{get, "/services/:id", viewer, s.serviceShow, 0},
-		{get, "/services/:id/status", viewer, s.serviceStatus, 0},
-		{get, "/services/:id/compare", viewer, s.serviceCompare, 0},
-		{get, "/services/:id/versions/:number/raw", viewer, s.versionRaw, 0},
-		{get, "/services/:id/rollback", operator, s.rollbackForm, 0},
-		{post, "/services/:id/rollback", operator, s.rollbackCreate, 0},
+		{get, "/services/:id", viewer.in(InTarget), s.serviceShow, 0},
+		{get, "/services/:id/status", viewer.in(InTarget), s.serviceStatus, 0},
+		{get, "/services/:id/compare", viewer.in(InTarget), s.serviceCompare, 0},
+		{get, "/services/:id/versions/:number/raw", viewer.in(InTarget), s.versionRaw, 0},
+		{get, "/services/:id/rollback", operator.in(InTarget), s.rollbackForm, 0},
+		{post, "/services/:id/rollback", operator.in(InTarget), s.rollbackCreate, 0},
 
 		{get, "/configs", viewer, s.configsList, 0},
-		{get, "/configs/:id", viewer, s.configShow, 0},
-		{get, "/configs/:id/compare", viewer, s.configCompare, 0},
-		{get, "/configs/:id/versions/:number/raw", viewer, s.configVersionRaw, 0},
-		{get, "/configs/:id/rollback", operator, s.configRollbackForm, 0},
-		{post, "/configs/:id/rollback", operator, s.configRollbackCreate, 0},
-		{post, "/configs/:id/reveal", operator, s.configReveal, 0},
+		{get, "/configs/:id", viewer.in(InTarget), s.configShow, 0},
+		{get, "/configs/:id/compare", viewer.in(InTarget), s.configCompare, 0},
+		{get, "/configs/:id/versions/:number/raw", viewer.in(InTarget), s.configVersionRaw, 0},
+		{get, "/configs/:id/rollback", operator.in(InTarget), s.configRollbackForm, 0},
+		{post, "/configs/:id/rollback", operator.in(InTarget), s.configRollbackCreate, 0},
+		{post, "/configs/:id/reveal", operator.in(InTarget), s.configReveal, 0},
 
 		{get, "/databases", viewer, s.databasesList, 0},
-		{get, "/databases/:id", viewer, s.databaseShow, 0},
-		{get, "/databases/:id/changes/new", operator, s.changeForm, 0},
-		{post, "/databases/:id/changes", operator, s.changeCreate, sqlBodyLimit},
-		{post, "/databases/:id/preview", operator, s.changePreview, sqlBodyLimit},
-		{get, "/databases/:id/rollback", operator, s.sqlRollbackForm, 0},
-		{post, "/databases/:id/rollback", operator, s.sqlRollbackCreate, sqlBodyLimit},
+		{get, "/databases/:id", viewer.in(InTarget), s.databaseShow, 0},
+		{get, "/databases/:id/changes/new", operator.in(InTarget), s.changeForm, 0},
+		{post, "/databases/:id/changes", operator.in(InTarget), s.changeCreate, sqlBodyLimit},
+		{post, "/databases/:id/preview", operator.in(InTarget), s.changePreview, sqlBodyLimit},
+		{get, "/databases/:id/rollback", operator.in(InTarget), s.sqlRollbackForm, 0},
+		{post, "/databases/:id/rollback", operator.in(InTarget), s.sqlRollbackCreate, sqlBodyLimit},
 
-		{get, "/requests/:id", viewer, s.requestShow, 0},
-		{get, "/requests/:id/progress", viewer, s.requestProgress, 0},
-		{get, "/requests/:id/sql", viewer, s.changeSQL, 0},
-		{get, "/requests/:id/rollback.sql", viewer, s.changeRollbackSQL, 0},
-		{post, "/requests/:id/cancel", operator, s.requestCancel, 0},
-		{post, "/requests/:id/retry", operator, s.requestRetry, 0},
-		{post, "/requests/:id/skip", operator, s.requestSkip, 0},
-		{get, "/requests/:id/undo", operator, s.requestUndoForm, 0},
-		{get, "/requests/:id/plan", operator, s.requestPlanForm, 0},
-		{post, "/requests/:id/plan", operator, s.requestPlanUpdate, sqlBodyLimit},
-		{post, "/requests/:id/undo", operator, s.requestUndoCreate, sqlBodyLimit},
-		{get, "/releases/:id/rollback", operator, s.releaseRollbackForm, 0},
-		{post, "/releases/:id/rollback", operator, s.releaseRollbackCreate, sqlBodyLimit},
-		{post, "/requests/:id/approve", approver, s.requestApprove, 0},
-		{post, "/requests/:id/reject", approver, s.requestReject, 0},
+		{get, "/requests/:id", viewer.in(InRequest), s.requestShow, 0},
+		{get, "/requests/:id/progress", viewer.in(InRequest), s.requestProgress, 0},
+		{get, "/requests/:id/sql", viewer.in(InRequest), s.changeSQL, 0},
+		{get, "/requests/:id/rollback.sql", viewer.in(InRequest), s.changeRollbackSQL, 0},
+		{post, "/requests/:id/cancel", operator.in(InRequest), s.requestCancel, 0},
+		{post, "/requests/:id/retry", operator.in(InRequest), s.requestRetry, 0},
+		{post, "/requests/:id/skip", operator.in(InRequest), s.requestSkip, 0},
+		{get, "/requests/:id/undo", operator.in(InRequest), s.requestUndoForm, 0},
+		{get, "/requests/:id/plan", operator.in(InRequest), s.requestPlanForm, 0},
+		{post, "/requests/:id/plan", operator.in(InRequest), s.requestPlanUpdate, sqlBodyLimit},
+		{post, "/requests/:id/undo", operator.in(InRequest), s.requestUndoCreate, sqlBodyLimit},
+		{get, "/releases/:id/rollback", operator.in(InRelease), s.releaseRollbackForm, 0},
+		{post, "/releases/:id/rollback", operator.in(InRelease), s.releaseRollbackCreate, sqlBodyLimit},
+		{post, "/requests/:id/approve", approver.in(InRequest), s.requestApprove, 0},
+		{post, "/requests/:id/reject", approver.in(InRequest), s.requestReject, 0},
 		{get, "/approvals", viewer, s.approvalsList, 0},
 		{get, "/audit", viewer, s.auditList, 0},
 		{get, "/audit.csv", viewer, s.auditCSV, 0},
@@ -104,6 +109,8 @@ func (s *Server) routeList() []route {
 		{post, "/settings/users", admin, s.userCreate, 0},
 		{post, "/settings/users/:name", admin, s.userUpdate, 0},
 		{post, "/settings/sessions/:id/delete", admin, s.sessionDelete, 0},
+		{get, "/settings/signin", admin, s.signinSettings, 0},
+		{post, "/settings/signin", admin, s.signinSave, 0},
 		{get, "/settings/nacos", admin, s.nacosSettings, 0},
 		{post, "/settings/nacos", admin, s.nacosSave, 0},
 		{post, "/settings/nacos/:id/delete", admin, s.nacosDelete, 0},
@@ -154,8 +161,8 @@ func (s *Server) routes(e *echo.Echo) {
 	s.apiRoutes(e)
 	for _, r := range list {
 		mw := []echo.MiddlewareFunc{s.checkCSRF}
-		if r.role != public {
-			mw = []echo.MiddlewareFunc{s.require(r.role), s.checkCSRF}
+		if r.need != public {
+			mw = []echo.MiddlewareFunc{s.require(r.need), s.checkCSRF}
 		}
 		e.Add(r.method, r.path, r.h, mw...)
 	}
@@ -168,19 +175,22 @@ type Route struct {
 	// Role is the least role the route needs; "" when it needs no login or
 	// when the route is not in the route list (which a check should flag).
 	Role rewind.Role
+	// Scope is where the role must be held.
+	Scope Scope
 }
 
 // Routes returns every route the router serves, with the role each needs.
 func (s *Server) Routes() []Route {
 	e := echo.New()
 	s.routes(e)
-	roles := map[string]rewind.Role{}
+	needs := map[string]need{}
 	for _, r := range s.routeList() {
-		roles[r.method+" "+r.path] = r.role
+		needs[r.method+" "+r.path] = r.need
 	}
 	var out []Route
 	for _, r := range e.Routes() {
-		out = append(out, Route{Method: r.Method, Path: r.Path, Role: roles[r.Method+" "+r.Path]})
+		n := needs[r.Method+" "+r.Path]
+		out = append(out, Route{Method: r.Method, Path: r.Path, Role: n.role, Scope: n.scope})
 	}
 	return out
 }

@@ -62,6 +62,8 @@ type Options struct {
 	ExternalURL string
 	// NotifyTransport sends test messages; nil sends them for real.
 	NotifyTransport notify.Sending
+	// Signin offers identity providers besides local passwords.
+	Signin Signin
 }
 
 // Server serves the dashboard.

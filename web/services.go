@@ -24,11 +24,11 @@ func (s *Server) servicesList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	envs, err := s.store.Environments(ctx)
+	envs, err := s.environments(c)
 	if err != nil {
 		return err
 	}
-	v := templates.ServicesView{CSRF: csrfToken(c), IsAdmin: u.Role == rewind.RoleAdmin,
+	v := templates.ServicesView{CSRF: csrfToken(c), IsAdmin: u.Role == rewind.RoleAdmin && u.DisabledAt == nil,
 		Env: c.QueryParam("env"), Namespace: c.QueryParam("ns"), Query: c.QueryParam("q")}
 	if len(clusters) == 0 {
 		v.NoClusters = true
@@ -125,7 +125,7 @@ func (s *Server) serviceShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v := templates.ServiceView{Target: t, CanRequest: currentUser(c).Role.Allows(rewind.RoleOperator) && t.DeletedAt == nil,
+	v := templates.ServiceView{Target: t, CanRequest: can(c, rewind.RoleOperator, t.EnvironmentID) && t.DeletedAt == nil,
 		Nav: templates.PageNav{Page: pageNum, PerPage: versionsPerPage, Total: total, BaseURL: c.Request().URL.Path}}
 	if cl, err := s.store.Cluster(ctx, t.OwnerID); err == nil {
 		v.Cluster = cl.Name

@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/rewindhq/rewind/internal/auth"
+	"github.com/rewindhq/rewind/internal/i18n"
 	"github.com/rewindhq/rewind/internal/rewind"
 	"github.com/rewindhq/rewind/templates"
 )
@@ -35,6 +37,7 @@ func (s *Server) renderSettingsView(c echo.Context, status int, v templates.Sett
 	for _, e := range v.Environments {
 		envName[e.ID] = e.Name
 	}
+	v.EnvName = envName
 	clusters, err := s.store.Clusters(ctx)
 	if err != nil {
 		return err
@@ -198,19 +201,23 @@ var userFields = []FieldLimit{{"username", "A username", 64}, {"password", "A pa
 
 func (s *Server) userCreate(c echo.Context) error {
 	name := strings.TrimSpace(c.FormValue("username"))
+	per, perErr := s.envRolesForm(c)
 	again := func(err error) error {
 		if rewind.ErrorCode(err) == rewind.EINTERNAL {
 			return err
 		}
-		return s.renderSettingsView(c, http.StatusUnprocessableEntity, templates.SettingsView{Error: rewind.ErrorMessage(err),
-			NewUser: templates.NewUserForm{Username: name, Role: rewind.Role(c.FormValue("role"))}})
+		return s.renderSettingsView(c, http.StatusUnprocessableEntity, templates.SettingsView{Error: i18n.Error(c.Request().Context(), err),
+			NewUser: templates.NewUserForm{Username: name, Role: rewind.Role(c.FormValue("role")), EnvRoles: per}})
 	}
 	if err := checkFields(c, userFields...); err != nil {
 		return again(err)
 	}
-	role, err := rewind.ParseRole(c.FormValue("role"))
+	role, err := rewind.ParseGrant(c.FormValue("role"))
 	if err != nil {
 		return again(err)
+	}
+	if perErr != nil {
+		return again(perErr)
 	}
 	pw := c.FormValue("password")
 	if err := rewind.ValidatePassword(pw); err != nil {
@@ -220,10 +227,10 @@ func (s *Server) userCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.store.CreateUser(c.Request().Context(), &rewind.User{Username: name, Role: role, PasswordHash: hash}); err != nil {
+	if err := s.store.CreateUser(c.Request().Context(), &rewind.User{Username: name, Role: role, EnvRoles: per, PasswordHash: hash}); err != nil {
 		return again(err)
 	}
-	return s.settingsDone(c, nil, "User "+name+" added as "+string(role)+".")
+	return s.settingsDone(c, nil, "User "+name+" added with roles "+s.rolesText(c, role, per)+".")
 }
 
 // userUpdate changes a user's role and, when given, password. Either change
@@ -239,7 +246,14 @@ func (s *Server) userUpdate(c echo.Context) error {
 	if err := checkFields(c, userFields...); err != nil {
 		return s.settingsDone(c, err, "")
 	}
-	role, err := rewind.ParseRole(c.FormValue("role"))
+	if u.Source != rewind.SourceLocal {
+		return s.settingsDone(c, rewind.Errorf(rewind.EINVALID, "The roles of %s come from the groups of their identity provider; change the groups or the mapping in the config file.", u.Username), "")
+	}
+	role, err := rewind.ParseGrant(c.FormValue("role"))
+	if err != nil {
+		return s.settingsDone(c, err, "")
+	}
+	per, err := s.envRolesForm(c)
 	if err != nil {
 		return s.settingsDone(c, err, "")
 	}
@@ -252,7 +266,7 @@ func (s *Server) userUpdate(c echo.Context) error {
 			return s.settingsDone(c, err, "")
 		}
 	}
-	what := "User " + name + " is now " + string(role) + "."
+	what := "User " + name + " now has roles " + s.rolesText(c, role, per) + "."
 	if pw != "" {
 		hash, err := auth.HashPassword(pw)
 		if err != nil {
@@ -261,12 +275,12 @@ func (s *Server) userUpdate(c echo.Context) error {
 		if err := s.store.SetPasswordHash(ctx, name, hash); err != nil {
 			return err
 		}
-		what = "User " + name + " is now " + string(role) + "; password changed."
+		what = "User " + name + " now has roles " + s.rolesText(c, role, per) + "; password changed."
 	}
-	if err := s.store.SetRole(ctx, name, role); err != nil {
+	if err := s.store.SetRoles(ctx, name, role, per); err != nil {
 		return s.settingsDone(c, err, "")
 	}
-	if pw != "" || role != u.Role {
+	if pw != "" || role != u.Role || !maps.Equal(per, u.EnvRoles) {
 		keep := ""
 		if ss := currentSession(c); ss != nil && u.Username == currentUser(c).Username {
 			keep = ss.ID
@@ -300,4 +314,35 @@ func (s *Server) sessionDelete(c echo.Context) error {
 		return s.settingsDone(c, nil, "Ended a session of "+ss.Username+" (since "+ss.CreatedAt.Format("2006-01-02 15:04")+" UTC, from "+ss.Address+").")
 	}
 	return rewind.Errorf(rewind.ENOTFOUND, "That session has ended already.")
+}
+
+// envRolesForm reads the per-environment roles of a form: env_<ID> holds
+// the role in that environment, empty for the role everywhere.
+func (s *Server) envRolesForm(c echo.Context) (rewind.EnvRoles, error) {
+	envs, err := s.store.Environments(c.Request().Context())
+	if err != nil {
+		return nil, err
+	}
+	var per rewind.EnvRoles
+	for _, e := range envs {
+		v := c.FormValue("env_" + strconv.FormatInt(e.ID, 10))
+		if v == "" {
+			continue
+		}
+		r, err := rewind.ParseGrant(v)
+		if err != nil {
+			return per, err
+		}
+		if per == nil {
+			per = rewind.EnvRoles{}
+		}
+		per[e.ID] = r
+	}
+	return per, nil
+}
+
+// rolesText says roles in English, for the audit trail.
+func (s *Server) rolesText(c echo.Context, role rewind.Role, per rewind.EnvRoles) string {
+	names, _ := s.envNames(c)
+	return templates.RolesText(i18n.WithLocale(c.Request().Context(), i18n.English), role, per, names)
 }

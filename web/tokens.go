@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"time"
@@ -68,8 +69,12 @@ func (s *Server) tokenCreate(service bool) echo.HandlerFunc {
 		ctx := c.Request().Context()
 		u := currentUser(c)
 		t := &rewind.APIToken{Name: c.FormValue("name"), ReadOnly: c.FormValue("read_only") == "1", CreatedBy: u.Username}
+		var err error
 		if service {
 			t.Role = rewind.Role(c.FormValue("role"))
+			if t.EnvRoles, err = s.envRolesForm(c); err != nil {
+				return err
+			}
 			form, _ := c.FormParams()
 			for _, e := range form["environment"] {
 				if id, err := strconv.ParseInt(e, 10, 64); err == nil {
@@ -121,6 +126,10 @@ func tokenDetail(t *rewind.APIToken) string {
 	d := "personal token of " + t.Username
 	if t.Service() {
 		d = "service token with role " + string(t.Role)
+		if len(t.EnvRoles) > 0 {
+			b, _ := json.Marshal(t.EnvRoles)
+			d += ", per environment " + string(b)
+		}
 	}
 	if t.ReadOnly {
 		d += ", read-only"

@@ -131,9 +131,15 @@ func (s *Server) renderWorkflowForm(c echo.Context, status int, v templates.Work
 	if checked == nil {
 		checked = formIDs(c.QueryParams()["target"])
 	}
-	envs, err := s.store.Environments(ctx)
+	all, err := s.store.Environments(ctx)
 	if err != nil {
 		return err
+	}
+	var envs []*rewind.Environment // those the user may release in
+	for _, e := range all {
+		if can(c, rewind.RoleOperator, e.ID) {
+			envs = append(envs, e)
+		}
 	}
 	known := false
 	for _, e := range envs {

@@ -25,7 +25,7 @@ func (s *Server) workflowsList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v := templates.WorkflowsView{CanEdit: currentUser(c).Role.Allows(rewind.RoleOperator)}
+	v := templates.WorkflowsView{CanEdit: actor(c).Reaches(rewind.RoleOperator)}
 	group := map[int64]int{}
 	for _, w := range list {
 		i, ok := group[w.Environment.ID]
@@ -102,12 +102,12 @@ func (s *Server) workflowShow(c echo.Context) error {
 	}
 	nav := templates.PageNav{Page: pageParam(c), PerPage: releasesPerPage, Total: len(all), BaseURL: c.Request().URL.Path}
 	page := nav.Current() // a page past the last shows the last
-	v := templates.WorkflowView{W: w, Env: sum.Environment.Name, CanEdit: currentUser(c).Role.Allows(rewind.RoleOperator), Nav: nav}
+	v := templates.WorkflowView{W: w, Env: sum.Environment.Name, CanEdit: can(c, rewind.RoleOperator, w.EnvironmentID), Nav: nav}
 	for _, t := range sum.Targets {
 		v.Targets = append(v.Targets, targetRef(t))
 	}
 	from := min(pageOffset(page, releasesPerPage), len(all))
-	operator := currentUser(c).Role.Allows(rewind.RoleOperator)
+	operator := can(c, rewind.RoleOperator, w.EnvironmentID)
 	if sum.Current != nil && operator {
 		v.CurrentID = sum.Current.Release.ID
 	}

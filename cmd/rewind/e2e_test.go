@@ -40,6 +40,24 @@ type rewindProcess struct {
 // startRewind writes a config file with the given body and starts Rewind on a free port.
 func startRewind(t testing.TB, config string, users map[string]string) *rewindProcess {
 	t.Helper()
+	return startRewindAt(t, freeAddr(t), config, users)
+}
+
+// freeAddr returns an address on 127.0.0.1 free now, for a Rewind whose
+// URL must be known before it starts.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startRewindAt is startRewind listening on addr.
+func startRewindAt(t testing.TB, addr, config string, users map[string]string) *rewindProcess {
+	t.Helper()
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "rewind.yaml")
 	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
@@ -59,12 +77,6 @@ func startRewind(t testing.TB, config string, users map[string]string) *rewindPr
 			t.Fatalf("user add %s: %v", name, err)
 		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &rewindProcess{URL: "http://" + addr, DataDir: dataDir, stop: cancel, done: make(chan error, 1)}
 	go func() {
@@ -130,7 +142,7 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 
 // newBrowser starts headless Chromium and fails the test on any console error
 // or uncaught exception.
-func newBrowser(t *testing.T) context.Context {
+func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath(t)),
@@ -142,6 +154,7 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.Flag("disable-quic", true),
 		chromedp.WindowSize(1280, 800),
 	)
+	opts = append(opts, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(allocCtx)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 4*time.Minute)

@@ -18,11 +18,16 @@ import (
 // userCmd manages users: add, set-password, list.
 func userCmd(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: rewind user add|set-password|list")
+		return errors.New("usage: rewind user add|set-password|list|local-login")
 	}
 	sub, rest := args[0], args[1:]
 	fs := flag.NewFlagSet("rewind user "+sub, flag.ContinueOnError)
-	role := fs.String("role", "viewer", "viewer, operator, approver or admin")
+	role := fs.String("role", "viewer", "role everywhere: none, viewer, operator, approver or admin")
+	var envRoles []string
+	fs.Func("env-role", "ENV=ROLE: the role in one environment, replacing --role there (repeatable)", func(v string) error {
+		envRoles = append(envRoles, v)
+		return nil
+	})
 	dataDir := fs.String("data-dir", "", "data folder (REWIND_DATA_DIR)")
 	cfgPath := fs.String("config", "", "YAML config file")
 	var name string
@@ -54,9 +59,36 @@ func userCmd(ctx context.Context, args []string, getenv func(string) string, std
 		if err != nil {
 			return err
 		}
-		for _, u := range users {
-			fmt.Fprintf(stdout, "%-24s %s\n", u.Username, u.Role)
+		envs, err := store.Environments(ctx)
+		if err != nil {
+			return err
 		}
+		names := map[int64]string{}
+		for _, e := range envs {
+			names[e.ID] = e.Name
+		}
+		for _, u := range users {
+			roles := string(u.Role)
+			for _, e := range envs {
+				if r, ok := u.EnvRoles[e.ID]; ok {
+					roles += ", " + string(r) + " in " + names[e.ID]
+				}
+			}
+			fmt.Fprintf(stdout, "%-24s %-6s %s\n", u.Username, u.Source, roles)
+		}
+		return nil
+	case "local-login":
+		// rewind user local-login on|off: the password form of local users,
+		// as Settings → Sign-in sets it; on is the way back in when a
+		// provider fails.
+		if name != "on" && name != "off" {
+			return errors.New("usage: rewind user local-login on|off")
+		}
+		ev := rewind.AuditEvent{Actor: "cli", Action: rewind.ActionSettingsChange, Outcome: "ok", Detail: "local passwords " + name + " (rewind user local-login)"}
+		if err := store.SetSetting(ctx, "local_login", name, ev); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "local passwords: %s\n", name)
 		return nil
 	case "add", "set-password":
 		if name == "" {
@@ -71,11 +103,15 @@ func userCmd(ctx context.Context, args []string, getenv func(string) string, std
 			return err
 		}
 		if sub == "add" {
-			r, err := rewind.ParseRole(*role)
+			r, err := rewind.ParseGrant(*role)
 			if err != nil {
 				return err
 			}
-			err = store.CreateUser(ctx, &rewind.User{Username: name, Role: r, PasswordHash: hash})
+			per, err := parseEnvRoles(ctx, store, envRoles)
+			if err != nil {
+				return err
+			}
+			err = store.CreateUser(ctx, &rewind.User{Username: name, Role: r, EnvRoles: per, PasswordHash: hash})
 			if err != nil {
 				return err
 			}
@@ -98,7 +134,32 @@ func userCmd(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		return nil
 	}
-	return fmt.Errorf("unknown user command %q: use add, set-password or list", sub)
+	return fmt.Errorf("unknown user command %q: use add, set-password, list or local-login", sub)
+}
+
+// parseEnvRoles reads --env-role values (ENV=ROLE) into roles by
+// environment ID.
+func parseEnvRoles(ctx context.Context, store *sqlite.Store, vals []string) (rewind.EnvRoles, error) {
+	var per rewind.EnvRoles
+	for _, v := range vals {
+		name, role, ok := strings.Cut(v, "=")
+		if !ok {
+			return nil, fmt.Errorf("--env-role %q: give ENV=ROLE, such as prod=approver", v)
+		}
+		env, err := store.EnvironmentByName(ctx, strings.TrimSpace(name))
+		if err != nil {
+			return nil, fmt.Errorf("--env-role %q: no environment named %q", v, name)
+		}
+		r, err := rewind.ParseGrant(role)
+		if err != nil {
+			return nil, err
+		}
+		if per == nil {
+			per = rewind.EnvRoles{}
+		}
+		per[env.ID] = r
+	}
+	return per, nil
 }
 
 // readPassword takes a password from the first line of stdin, or generates one

@@ -43,6 +43,63 @@ type Config struct {
 	// ExternalURL is where people open Rewind (https://rewind.example.com),
 	// for the links in notifications; empty leaves messages without links.
 	ExternalURL string `yaml:"external_url"`
+	// Signin declares the identity providers people sign in with, and the
+	// roles their groups give.
+	Signin Signin `yaml:"signin"`
+}
+
+// Signin declares how people sign in besides local passwords.
+type Signin struct {
+	OIDC *OIDC `yaml:"oidc"`
+	LDAP *LDAP `yaml:"ldap"`
+	// Groups maps the providers' groups to roles.
+	Groups []GroupRoles `yaml:"groups"`
+	// Recheck is how often a provider is asked again whether a signed-in
+	// person still holds their groups (an OIDC refresh, an LDAP look-up);
+	// default 10m.
+	Recheck time.Duration `yaml:"recheck"`
+}
+
+// OIDC declares an OpenID Connect provider.
+type OIDC struct {
+	Name             string   `yaml:"name"` // on the login page: "Sign in with NAME"
+	Issuer           string   `yaml:"issuer"`
+	ClientID         string   `yaml:"client_id"`
+	ClientSecret     string   `yaml:"client_secret"`
+	ClientSecretFile string   `yaml:"client_secret_file"`
+	RedirectURL      string   `yaml:"redirect_url"` // https://rewind.example.com/auth/oidc/callback
+	Scopes           []string `yaml:"scopes"`
+	UsernameClaim    string   `yaml:"username_claim"`
+	GroupsClaim      string   `yaml:"groups_claim"`
+	CAFile           string   `yaml:"ca_file"`
+}
+
+// LDAP declares an LDAP directory.
+type LDAP struct {
+	URL              string        `yaml:"url"`
+	StartTLS         bool          `yaml:"start_tls"`
+	CAFile           string        `yaml:"ca_file"`
+	BindDN           string        `yaml:"bind_dn"`
+	BindPassword     string        `yaml:"bind_password"`
+	BindPasswordFile string        `yaml:"bind_password_file"`
+	UserBase         string        `yaml:"user_base"`
+	UserFilter       string        `yaml:"user_filter"`
+	UsernameAttr     string        `yaml:"username_attribute"`
+	NameAttr         string        `yaml:"name_attribute"`
+	EmailAttr        string        `yaml:"email_attribute"`
+	MemberOfAttr     string        `yaml:"member_of_attribute"`
+	GroupBase        string        `yaml:"group_base"`
+	GroupFilter      string        `yaml:"group_filter"`
+	GroupNameAttr    string        `yaml:"group_name_attribute"`
+	Timeout          time.Duration `yaml:"timeout"`
+}
+
+// GroupRoles maps one provider group to a role everywhere and roles per
+// environment (by name) that replace it there.
+type GroupRoles struct {
+	Group        string            `yaml:"group"`
+	Role         string            `yaml:"role"`
+	Environments map[string]string `yaml:"environments"`
 }
 
 // NacosServer declares a Nacos server whose configs Rewind follows.
@@ -219,6 +276,15 @@ func (c Config) Validate() error {
 	envs := map[string]bool{}
 	for _, e := range c.Environments {
 		envs[e.Name] = true
+	}
+	if c.Signin.OIDC != nil && c.Signin.OIDC.ClientSecret != "" && c.Signin.OIDC.ClientSecretFile != "" {
+		return errors.New("signin.oidc: give client_secret or client_secret_file, not both")
+	}
+	if c.Signin.LDAP != nil && c.Signin.LDAP.BindPassword != "" && c.Signin.LDAP.BindPasswordFile != "" {
+		return errors.New("signin.ldap: give bind_password or bind_password_file, not both")
+	}
+	if c.Signin.Recheck < 0 {
+		return errors.New("signin.recheck must not be negative")
 	}
 	for _, cl := range c.Clusters {
 		if !envs[cl.Environment] {

@@ -309,7 +309,7 @@ func (s *Service) Start(ctx context.Context, a Actor, n NewRelease) (*rewind.Rel
 	if err != nil {
 		return nil, err
 	}
-	if err := may(a, rewind.RoleOperator, w.EnvironmentID); err != nil {
+	if err := a.May(rewind.RoleOperator, w.EnvironmentID); err != nil {
 		return nil, err
 	}
 	env, err := s.store.Environment(ctx, w.EnvironmentID)
@@ -413,7 +413,7 @@ func (s *Service) writable(ctx context.Context, a Actor, id int64) (*rewind.Rele
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if err := may(a, rewind.RoleOperator, w.EnvironmentID); err != nil {
+	if err := a.May(rewind.RoleOperator, w.EnvironmentID); err != nil {
 		return nil, nil, nil, err
 	}
 	return r, w, env, nil

@@ -66,21 +66,6 @@ func New(store Store) *Service {
 // Actor is who acts, as for requests.
 type Actor = requests.Actor
 
-// may checks that a may write in environment env with role min. It is
-// requests.Actor's rule, which that package keeps unexported.
-func may(a Actor, min rewind.Role, env int64) error {
-	if a.ReadOnly {
-		return rewind.Errorf(rewind.EFORBIDDEN, "This token is read-only.")
-	}
-	if !a.User.Role.Allows(min) {
-		return rewind.Errorf(rewind.EFORBIDDEN, "This needs the %s role; you are %s.", min, a.User.Role)
-	}
-	if !a.Sees(env) {
-		return rewind.Errorf(rewind.EFORBIDDEN, "This token may not act in this environment.")
-	}
-	return nil
-}
-
 // Bounds of what a pipeline gives.
 const (
 	MaxCommitLen = 64
@@ -177,7 +162,7 @@ func (s *Service) SaveWorkflow(ctx context.Context, a Actor, in WorkflowInput) (
 	if w.EnvironmentID == 0 {
 		return nil, rewind.Errorf(rewind.EINVALID, "Choose the workflow's environment.")
 	}
-	if err := may(a, rewind.RoleOperator, w.EnvironmentID); err != nil {
+	if err := a.May(rewind.RoleOperator, w.EnvironmentID); err != nil {
 		return nil, err
 	}
 	env, err := s.store.Environment(ctx, w.EnvironmentID)
@@ -220,7 +205,7 @@ func (s *Service) DeleteWorkflow(ctx context.Context, a Actor, id int64) error {
 	if err != nil {
 		return err
 	}
-	if err := may(a, rewind.RoleOperator, w.EnvironmentID); err != nil {
+	if err := a.May(rewind.RoleOperator, w.EnvironmentID); err != nil {
 		return err
 	}
 	ev := rewind.AuditEvent{Actor: a.Name(), Action: rewind.ActionWorkflowDelete, Environment: env.Name, Target: "workflow " + w.Name, Outcome: "ok"}

@@ -58,22 +58,54 @@ func (a Actor) Name() string {
 	return "token:" + a.Token + " (" + a.User.Username + ")"
 }
 
-// Sees reports whether the actor may read what belongs to environment env:
-// a token bound to environments sees only those.
-func (a Actor) Sees(env int64) bool {
-	return len(a.Environments) == 0 || slices.Contains(a.Environments, env)
+// RoleIn returns the actor's role in environment env: the user's (or
+// service token's) role there, none outside a token's environments, at most
+// viewer for a read-only token.
+func (a Actor) RoleIn(env int64) rewind.Role {
+	if len(a.Environments) > 0 && !slices.Contains(a.Environments, env) {
+		return rewind.RoleNone
+	}
+	r := a.User.RoleIn(env)
+	if a.ReadOnly && r.Valid() {
+		return rewind.RoleViewer
+	}
+	return r
 }
 
-// may checks that the actor may write in environment env with role min.
-func (a Actor) may(min rewind.Role, env int64) error {
-	if a.ReadOnly {
+// Sees reports whether the actor may read what belongs to environment env.
+func (a Actor) Sees(env int64) bool { return a.RoleIn(env).Valid() }
+
+// Reaches reports whether the actor has at least role min in some
+// environment: whether a page or API route that needs min may be useful to
+// them at all. What they may do to one target is May's to say.
+func (a Actor) Reaches(min rewind.Role) bool {
+	if a.ReadOnly && min != rewind.RoleViewer {
+		return false
+	}
+	if len(a.Environments) == 0 {
+		return a.User.Reaches(min)
+	}
+	for _, env := range a.Environments {
+		if a.RoleIn(env).Allows(min) {
+			return true
+		}
+	}
+	return false
+}
+
+// May checks that the actor may act in environment env with role min.
+func (a Actor) May(min rewind.Role, env int64) error {
+	if a.ReadOnly && min != rewind.RoleViewer {
 		return rewind.Errorf(rewind.EFORBIDDEN, "This token is read-only.")
 	}
-	if !a.User.Role.Allows(min) {
-		return rewind.Errorf(rewind.EFORBIDDEN, "This needs the %s role; you are %s.", min, a.User.Role)
-	}
-	if !a.Sees(env) {
+	r := a.RoleIn(env)
+	switch {
+	case !r.Valid() && len(a.Environments) > 0:
 		return rewind.Errorf(rewind.EFORBIDDEN, "This token may not act in this environment.")
+	case !r.Valid():
+		return rewind.Errorf(rewind.EFORBIDDEN, "You have no role in this environment.")
+	case !r.Allows(min):
+		return rewind.Errorf(rewind.EFORBIDDEN, "This needs the %s role in this environment; you are %s there.", min, r)
 	}
 	return nil
 }
@@ -145,7 +177,7 @@ func (s *Service) Create(ctx context.Context, a Actor, n NewRequest) (*rewind.Re
 			return nil, rewind.Errorf(rewind.EINVALID, "Every step of a plan acts in one environment; step %d does not.", i+1)
 		}
 	}
-	if err := a.may(rewind.RoleOperator, first.EnvironmentID); err != nil {
+	if err := a.May(rewind.RoleOperator, first.EnvironmentID); err != nil {
 		return nil, err
 	}
 	reason, err := rewind.ValidateReason(n.Reason)
@@ -196,7 +228,7 @@ func (s *Service) Decide(ctx context.Context, a Actor, id int64, approve bool, c
 	if err != nil {
 		return nil, err
 	}
-	if err := a.may(rewind.RoleApprover, r.EnvironmentID); err != nil {
+	if err := a.May(rewind.RoleApprover, r.EnvironmentID); err != nil {
 		return nil, err
 	}
 	if _, err := r.Decide(a.User, approve, comment); err != nil {
@@ -223,7 +255,7 @@ func (s *Service) Cancel(ctx context.Context, a Actor, id int64) (*rewind.Reques
 	if err != nil {
 		return nil, err
 	}
-	if err := a.may(rewind.RoleOperator, r.EnvironmentID); err != nil {
+	if err := a.May(rewind.RoleOperator, r.EnvironmentID); err != nil {
 		return nil, err
 	}
 	if err := r.CanCancel(a.User); err != nil {
@@ -259,7 +291,7 @@ func (s *Service) resume(ctx context.Context, a Actor, id int64, skip bool, note
 	if err != nil {
 		return nil, err
 	}
-	if err := a.may(rewind.RoleOperator, r.EnvironmentID); err != nil {
+	if err := a.May(rewind.RoleOperator, r.EnvironmentID); err != nil {
 		return nil, err
 	}
 	if err := r.CanResume(a.User); err != nil {
@@ -288,7 +320,7 @@ func (s *Service) Replan(ctx context.Context, a Actor, id int64, n NewRequest) (
 	if err != nil {
 		return nil, err
 	}
-	if err := a.may(rewind.RoleOperator, r.EnvironmentID); err != nil {
+	if err := a.May(rewind.RoleOperator, r.EnvironmentID); err != nil {
 		return nil, err
 	}
 	if err := r.CanCancel(a.User); err != nil {

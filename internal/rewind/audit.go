@@ -17,6 +17,7 @@ const (
 	ActionSkip           = "rollback.skip"
 	ActionReplan         = "rollback.replan"
 	ActionUserChange     = "user.change"
+	ActionUserDisable    = "user.disable"
 	ActionSettingsChange = "settings.change"
 	ActionReveal         = "secret.reveal"
 
@@ -48,10 +49,14 @@ type AuditEvent struct {
 type AuditFilter struct {
 	Actor       string
 	Environment string
-	Target      string // matches part of the target label
-	From, To    time.Time
-	Offset      int
-	Limit       int
+	// Environments, when not nil, keeps the events of these environments
+	// only (none when empty; events of no environment are left out): those
+	// the reader sees.
+	Environments []string
+	Target       string // matches part of the target label
+	From, To     time.Time
+	Offset       int
+	Limit        int
 }
 
 // Audit actions of releases that a plan records.

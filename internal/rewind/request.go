@@ -209,8 +209,8 @@ func (r *Request) approvalCount() int {
 // state the request moves to (which may stay pending while more approvals are
 // needed). It does not change r.
 func (r *Request) Decide(u User, approve bool, comment string) (State, error) {
-	if !u.Role.Allows(RoleApprover) {
-		return "", Errorf(EFORBIDDEN, "Only an approver or admin can approve or reject a rollback request.")
+	if !u.RoleIn(r.EnvironmentID).Allows(RoleApprover) {
+		return "", Errorf(EFORBIDDEN, "Only an approver or admin in this environment can approve or reject a request.")
 	}
 	if r.State != StatePending {
 		return "", Errorf(ECONFLICT, "This request is %s; it no longer takes approvals.", r.State)
@@ -243,7 +243,7 @@ func (r *Request) CanCancel(u User) error {
 	if r.State != StatePending && r.State != StateApproved {
 		return Errorf(ECONFLICT, "This request is %s; it can no longer be cancelled.", r.State)
 	}
-	if u.Username != r.Requester && u.Role != RoleAdmin {
+	if u.Username != r.Requester && u.RoleIn(r.EnvironmentID) != RoleAdmin {
 		return Errorf(EFORBIDDEN, "Only the requester or an admin can cancel a request.")
 	}
 	return nil
@@ -254,7 +254,7 @@ func (r *Request) CanResume(u User) error {
 	if r.State != StateFailed || r.Failed() == nil {
 		return Errorf(ECONFLICT, "This request is %s; only a plan stopped at a failed step can go on.", r.State)
 	}
-	if u.Username != r.Requester && u.Role != RoleAdmin {
+	if u.Username != r.Requester && u.RoleIn(r.EnvironmentID) != RoleAdmin {
 		return Errorf(EFORBIDDEN, "Only the requester or an admin can retry or skip a step.")
 	}
 	return nil

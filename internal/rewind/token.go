@@ -19,13 +19,16 @@ const (
 )
 
 // APIToken is a credential for the API: a personal token acts as its user,
-// a service token (no Username) acts with its own Role, optionally only in
-// some environments. Only the token's hash is stored.
+// a service token (no Username) acts with its own Role and EnvRoles,
+// optionally only in some environments. Only the token's hash is stored.
 type APIToken struct {
-	ID           int64
-	Name         string
-	Username     string // empty for a service token
-	Role         Role   // a service token's role
+	ID       int64
+	Name     string
+	Username string   // empty for a service token
+	Role     Role     // a service token's role everywhere (may be RoleNone)
+	EnvRoles EnvRoles // a service token's roles per environment
+	// Environments, when not empty, are the only environments the token may
+	// read or act in.
 	Environments []int64
 	ReadOnly     bool
 	Prefix       string // the first characters, to tell tokens apart in lists
@@ -72,11 +75,19 @@ func ValidateToken(t *APIToken, now time.Time) error {
 	if err := validateName("A token name", t.Name); err != nil {
 		return err
 	}
-	if t.Service() && !t.Role.Valid() {
+	if t.Service() && !t.Role.Valid() && !(t.Role == RoleNone && len(t.EnvRoles) > 0) {
 		return Errorf(EINVALID, "Choose the service token's role.")
+	}
+	if err := ValidateRoles(RoleNone, t.EnvRoles); err != nil {
+		return err
 	}
 	if t.ExpiresAt != nil && !t.ExpiresAt.After(now) {
 		return Errorf(EINVALID, "The expiry must be in the future.")
 	}
 	return nil
+}
+
+// User is who a service token acts as: "token:NAME" with the token's roles.
+func (t *APIToken) User() User {
+	return User{Username: "token:" + t.Name, Role: t.Role, EnvRoles: t.EnvRoles, Source: "token"}
 }

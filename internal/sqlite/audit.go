@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/rewindhq/rewind/internal/rewind"
@@ -41,6 +42,12 @@ func (s *Store) Audit(ctx context.Context, f rewind.AuditFilter) ([]rewind.Audit
 	if f.Environment != "" {
 		where, args = append(where, "environment = ?"), append(args, f.Environment)
 	}
+	if f.Environments != nil {
+		where = append(where, "environment IN (NULL"+strings.Repeat(", ?", len(f.Environments))+")")
+		for _, e := range f.Environments {
+			args = append(args, e)
+		}
+	}
 	if f.Target != "" {
 		where, args = append(where, `target LIKE ? ESCAPE '\'`), append(args, "%"+likeEscape(f.Target)+"%")
 	}
@@ -58,9 +65,9 @@ func (s *Store) Audit(ctx context.Context, f rewind.AuditFilter) ([]rewind.Audit
 	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_events`+cond, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count audit events: %w", err)
 	}
-	limit := f.Limit
+	limit := int64(f.Limit)
 	if limit <= 0 {
-		limit = -1
+		limit = math.MaxInt64 // no limit; both engines take it
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT id, at, actor, action, environment, target_kind, target, COALESCE(request_id, 0), outcome, detail
 		FROM audit_events`+cond+` ORDER BY id DESC LIMIT ? OFFSET ?`, append(args, limit, f.Offset)...)

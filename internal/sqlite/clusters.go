@@ -30,13 +30,13 @@ func (s *Store) SaveCluster(ctx context.Context, c *rewind.Cluster) error {
 		return nil
 	}
 	c.CreatedAt = s.now()
-	res, err := s.db.ExecContext(ctx, `INSERT INTO clusters (name, environment_id, kubeconfig_path, context, in_cluster, kubeconfig_enc, namespaces, from_config, created_at)
+	newID, err := insert(ctx, s.db, `INSERT INTO clusters (name, environment_id, kubeconfig_path, context, in_cluster, kubeconfig_enc, namespaces, from_config, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.Name, c.EnvironmentID, c.KubeconfigPath, c.Context, c.InCluster, sealed, ns, c.FromConfig, fmtTime(c.CreatedAt))
 	if err != nil {
 		return uniqueErr("A cluster", c.Name, err)
 	}
-	c.ID, _ = res.LastInsertId()
+	c.ID = newID
 	return nil
 }
 

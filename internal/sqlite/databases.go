@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/rewindhq/rewind/internal/rewind"
@@ -47,12 +48,12 @@ func (s *Store) SaveDatabase(ctx context.Context, d *rewind.Database) error {
 			return err
 		}
 		d.CreatedAt = s.now()
-		res, err := tx.ExecContext(ctx, `INSERT INTO databases (name, environment_id, engine, dsn_enc, from_config, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		newID, err := insert(ctx, tx, `INSERT INTO databases (name, environment_id, engine, dsn_enc, from_config, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
 			d.Name, d.EnvironmentID, d.Engine, sealed, d.FromConfig, fmtTime(d.CreatedAt))
 		if err != nil {
 			return uniqueErr("A database", d.Name, err)
 		}
-		d.ID, _ = res.LastInsertId()
+		d.ID = newID
 		_, err = tx.ExecContext(ctx, `INSERT INTO targets (kind, environment_id, owner_id, name, created_at) VALUES (?, ?, ?, ?, ?)`,
 			rewind.KindDatabase, d.EnvironmentID, d.ID, d.Name, fmtTime(d.CreatedAt))
 		if err != nil {
@@ -272,10 +273,11 @@ func (s *Store) SQLExecutionByStep(ctx context.Context, stepID int64) (*rewind.S
 // SQLStatements returns up to limit statements of an execution from offset
 // on, in order; a limit of 0 or less returns them all.
 func (s *Store) SQLStatements(ctx context.Context, versionID int64, offset, limit int) ([]rewind.SQLStatementResult, error) {
-	if limit <= 0 {
-		limit = -1
+	page := int64(limit)
+	if page <= 0 {
+		page = math.MaxInt64 // no limit; both engines take it
 	}
-	return s.sqlStatements(ctx, `WHERE version_id = ? ORDER BY idx LIMIT ? OFFSET ?`, versionID, limit, offset)
+	return s.sqlStatements(ctx, `WHERE version_id = ? ORDER BY idx LIMIT ? OFFSET ?`, versionID, page, offset)
 }
 
 // SQLStatementsNot returns up to limit statements of an execution whose
@@ -353,7 +355,7 @@ func (s *Store) DatabaseRequests(ctx context.Context, targetID int64, offset, li
 // version with that ID, newest first, whatever their state.
 func (s *Store) SQLRollbacksOf(ctx context.Context, targetID, versionID int64) ([]*rewind.Request, error) {
 	ids, err := s.ids(ctx, `SELECT DISTINCT request_id FROM request_steps WHERE target_id = ?
-		AND json_valid(payload) AND json_extract(payload, '$.kind') = ? AND json_extract(payload, '$.of_version') = ? ORDER BY request_id DESC`,
+		AND `+s.jsonText("payload", "kind")+` = ? AND `+s.jsonInt("payload", "of_version")+` = ? ORDER BY request_id DESC`,
 		targetID, rewind.SQLKindRollback, versionID)
 	if err != nil {
 		return nil, fmt.Errorf("list rollbacks of version %d: %w", versionID, err)

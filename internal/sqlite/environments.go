@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/rewindhq/rewind/internal/rewind"
 )
@@ -21,12 +20,12 @@ func (s *Store) SaveEnvironment(ctx context.Context, e *rewind.Environment) erro
 		return nil
 	}
 	e.CreatedAt = s.now()
-	res, err := s.db.ExecContext(ctx, `INSERT INTO environments (name, required_approvals, created_at) VALUES (?, ?, ?)`,
+	newID, err := insert(ctx, s.db, `INSERT INTO environments (name, required_approvals, created_at) VALUES (?, ?, ?)`,
 		e.Name, e.RequiredApprovals, fmtTime(e.CreatedAt))
 	if err != nil {
 		return uniqueErr("An environment", e.Name, err)
 	}
-	e.ID, _ = res.LastInsertId()
+	e.ID = newID
 	return nil
 }
 
@@ -43,7 +42,7 @@ func (s *Store) EnsureEnvironment(ctx context.Context, e *rewind.Environment) er
 }
 
 func uniqueErr(what, name string, err error) error {
-	if strings.Contains(err.Error(), "UNIQUE") {
+	if isUnique(err) {
 		return rewind.Errorf(rewind.ECONFLICT, "%s named %q already exists.", what, name)
 	}
 	return fmt.Errorf("save %q: %w", name, err)

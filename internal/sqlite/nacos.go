@@ -44,13 +44,13 @@ func (s *Store) SaveNacosServer(ctx context.Context, n *rewind.NacosServer) erro
 		})
 	}
 	n.CreatedAt = s.now()
-	res, err := s.db.ExecContext(ctx, `INSERT INTO nacos_servers (name, environment_id, addr, context_path, namespaces, username, password_enc, mask_keys, from_config, created_at)
+	newID, err := insert(ctx, s.db, `INSERT INTO nacos_servers (name, environment_id, addr, context_path, namespaces, username, password_enc, mask_keys, from_config, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		n.Name, n.EnvironmentID, n.Addr, n.ContextPath, ns, n.Username, sealed, keys, n.FromConfig, fmtTime(n.CreatedAt))
 	if err != nil {
 		return uniqueErr("A Nacos server", n.Name, err)
 	}
-	n.ID, _ = res.LastInsertId()
+	n.ID = newID
 	return nil
 }
 

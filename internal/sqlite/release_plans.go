@@ -16,7 +16,7 @@ func (s *Store) StepEnded(ctx context.Context, r *rewind.Request, st *rewind.Ste
 	if r.Kind != rewind.RequestChange || r.ReleaseID == 0 || st.ResultVersionID == 0 {
 		return nil
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO release_items (release_id, version_id, how) VALUES (?, ?, ?)`,
+	_, err := s.db.ExecContext(ctx, `INSERT INTO release_items (release_id, version_id, how) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
 		r.ReleaseID, st.ResultVersionID, rewind.ItemAttached)
 	if err != nil {
 		return fmt.Errorf("attach version %d to release %d: %w", st.ResultVersionID, r.ReleaseID, err)
@@ -73,18 +73,18 @@ func (s *Store) PlanSucceeded(ctx context.Context, r *rewind.Request) error {
 			}
 		}
 		note := strings.Join(skipped, "; ")
-		res, err := tx.ExecContext(ctx, `INSERT INTO releases (workflow_id, number, name, started_by, started_at, finished_at, state, note, rollback_of, request_id)
+		newID, err := insert(ctx, tx, `INSERT INTO releases (workflow_id, number, name, started_by, started_at, finished_at, state, note, rollback_of, request_id)
 			VALUES (?, (SELECT COALESCE(MAX(number), 0) + 1 FROM releases WHERE workflow_id = ?), ?, ?, ?, ?, 'succeeded', ?, ?, ?)`,
 			workflow, workflow, title, r.Requester, fmtTime(started), fmtTime(s.now()), note, r.ReleaseID, r.ID)
 		if err != nil {
 			return fmt.Errorf("record rollback of release %d: %w", r.ReleaseID, err)
 		}
-		id, _ := res.LastInsertId()
+		id := newID
 		for _, st := range r.Steps {
 			if st.ResultVersionID == 0 {
 				continue
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO release_items (release_id, version_id, how) VALUES (?, ?, ?)`,
+			if _, err := tx.ExecContext(ctx, `INSERT INTO release_items (release_id, version_id, how) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
 				id, st.ResultVersionID, rewind.ItemRollback); err != nil {
 				return fmt.Errorf("record item of release %d: %w", id, err)
 			}

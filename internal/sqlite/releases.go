@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -68,13 +69,13 @@ func (s *Store) StartRelease(ctx context.Context, r *rewind.Release, ev rewind.A
 			return err
 		}
 		r.StartedAt, r.State, r.FinishedAt = now, rewind.ReleaseOpen, nil
-		res, err := tx.ExecContext(ctx, `INSERT INTO releases (workflow_id, number, name, commit_sha, url, started_by, started_at, state, rollback_of, request_id)
+		newID, err := insert(ctx, tx, `INSERT INTO releases (workflow_id, number, name, commit_sha, url, started_by, started_at, state, rollback_of, request_id)
 			VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?)`,
 			r.WorkflowID, r.Number, r.Name, r.Commit, r.URL, r.StartedBy, fmtTime(now), nullID(r.RollbackOf), nullID(r.RequestID))
 		if err != nil {
 			return err
 		}
-		r.ID, _ = res.LastInsertId()
+		r.ID = newID
 		return s.addAudit(ctx, tx, ev)
 	})
 	if err != nil {
@@ -127,8 +128,8 @@ func (s *Store) FinishRelease(ctx context.Context, id int64, state rewind.Releas
 			}
 		}
 		r.FinishedAt = &now
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO release_items (release_id, version_id, how)
-			SELECT ?, v.id, 'observed' FROM versions v `+observedWhere, append([]any{id, r.WorkflowID}, windowArgs(r, timeout, now)...)...); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO release_items (release_id, version_id, how)
+			SELECT CAST(? AS BIGINT), v.id, 'observed' FROM versions v `+observedWhere+` ON CONFLICT DO NOTHING`, append([]any{id, r.WorkflowID}, windowArgs(r, timeout, now)...)...); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE releases SET state = ?, finished_at = ?, note = ? WHERE id = ?`, state, fmtTime(now), note, id); err != nil {
@@ -230,7 +231,7 @@ func (s *Store) liveItems(ctx context.Context, r *rewind.Release) ([]rewind.Rele
 	if err != nil {
 		return nil, err
 	}
-	items, err := s.items(ctx, `SELECT ?, v.id, v.target_id, 'observed' FROM versions v `+observedWhere+` ORDER BY v.id`,
+	items, err := s.items(ctx, `SELECT CAST(? AS BIGINT), v.id, v.target_id, 'observed' FROM versions v `+observedWhere+` ORDER BY v.id`,
 		append([]any{r.ID, r.WorkflowID}, windowArgs(r, timeout, s.now())...)...)
 	if err != nil {
 		return nil, fmt.Errorf("observed items of release %d: %w", r.ID, err)
@@ -488,10 +489,11 @@ func (s *Store) UnreleasedChanges(ctx context.Context, wf int64, offset, limit i
 	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*)`+from, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count unreleased changes: %w", err)
 	}
-	if limit <= 0 {
-		limit = -1
+	page := int64(limit)
+	if page <= 0 {
+		page = math.MaxInt64 // no limit; both engines take it
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+versionColsV+from+` ORDER BY v.created_at DESC, v.id DESC LIMIT ? OFFSET ?`, append(args, limit, offset)...)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+versionColsV+from+` ORDER BY v.created_at DESC, v.id DESC LIMIT ? OFFSET ?`, append(args, page, offset)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list unreleased changes: %w", err)
 	}

@@ -61,13 +61,13 @@ func (s *Store) CreateRequest(ctx context.Context, r *rewind.Request, ev rewind.
 		if err := s.checkPlanTargets(ctx, tx, r, 0); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO requests (kind, environment_id, release_id, to_release_id, state, requester, reason, required_approvals, plan_hash, created_at, updated_at)
+		newID, err := insert(ctx, tx, `INSERT INTO requests (kind, environment_id, release_id, to_release_id, state, requester, reason, required_approvals, plan_hash, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.Kind, r.EnvironmentID, nullID(r.ReleaseID), nullID(r.ToReleaseID), r.State, r.Requester, r.Reason, r.RequiredApprovals, r.PlanHash, fmtTime(now), fmtTime(now))
 		if err != nil {
 			return fmt.Errorf("create request: %w", err)
 		}
-		r.ID, _ = res.LastInsertId()
+		r.ID = newID
 		if err := insertSteps(ctx, tx, r.ID, r.Steps); err != nil {
 			return err
 		}
@@ -94,13 +94,13 @@ func insertSteps(ctx context.Context, tx *sql.Tx, requestID int64, steps []rewin
 	for i := range steps {
 		st := &steps[i]
 		st.RequestID = requestID
-		res, err := tx.ExecContext(ctx, `INSERT INTO request_steps (request_id, position, target_id, version_id, base_version_id, expected, payload, detail, state)
+		newID, err := insert(ctx, tx, `INSERT INTO request_steps (request_id, position, target_id, version_id, base_version_id, expected, payload, detail, state)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			requestID, st.Position, st.TargetID, nullID(st.VersionID), nullID(st.BaseVersionID), st.Expected, st.Payload, st.Detail, st.State)
 		if err != nil {
 			return fmt.Errorf("create step %d: %w", st.Position, err)
 		}
-		st.ID, _ = res.LastInsertId()
+		st.ID = newID
 	}
 	return nil
 }
@@ -372,8 +372,14 @@ func (s *Store) MoveStep(ctx context.Context, id int64, from []rewind.StepState,
 			set += `, finished_at = ?`
 			args = append(args, now)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE request_steps SET `+set+` WHERE id = ?`, append(args, id)...); err != nil {
+		// The update is itself conditional on the state read: a step is
+		// claimed once even by two runners at once.
+		res, err := tx.ExecContext(ctx, `UPDATE request_steps SET `+set+` WHERE id = ? AND state = ?`, append(args, id, st.State)...)
+		if err != nil {
 			return fmt.Errorf("move step %d to %s: %w", id, next, err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return rewind.Errorf(rewind.ECONFLICT, "Step %d changed meanwhile; it cannot become %s.", st.Position, next)
 		}
 		if ev != nil {
 			ev.RequestID = st.RequestID
@@ -417,7 +423,10 @@ type RequestFilter struct {
 	AwaitingFor string
 	// ReleaseID keeps the requests that roll back, or belong to, that release.
 	ReleaseID int64
-	Limit     int
+	// EnvironmentIDs, when not nil, keeps the requests of these environments
+	// only (none when empty): those the reader sees.
+	EnvironmentIDs []int64
+	Limit          int
 }
 
 // Requests lists requests, newest first.
@@ -433,6 +442,12 @@ func (s *Store) Requests(ctx context.Context, f RequestFilter) ([]*rewind.Reques
 	}
 	if f.ReleaseID != 0 {
 		where, args = append(where, "r.release_id = ?"), append(args, f.ReleaseID)
+	}
+	if f.EnvironmentIDs != nil {
+		where = append(where, "r.environment_id IN (NULL"+strings.Repeat(", ?", len(f.EnvironmentIDs))+")")
+		for _, id := range f.EnvironmentIDs {
+			args = append(args, id)
+		}
 	}
 	if len(f.States) > 0 {
 		where = append(where, "r.state IN (?"+strings.Repeat(", ?", len(f.States)-1)+")")

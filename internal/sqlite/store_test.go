@@ -4,28 +4,75 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 
 	"github.com/rewindhq/rewind/db"
+	"github.com/rewindhq/rewind/internal/postgres/pgtest"
 	"github.com/rewindhq/rewind/internal/rewind"
 	"github.com/rewindhq/rewind/internal/secret"
 )
 
+// testEngine is the engine this run of the tests stores in: TestMain runs
+// every test on SQLite, then again on PostgreSQL (the machine's server), so
+// that one store code is held to one suite on both engines.
+// REWIND_TEST_STORE=sqlite or =postgres runs only one of them.
+var testEngine = db.SQLite
+
+func TestMain(m *testing.M) {
+	only := os.Getenv("REWIND_TEST_STORE")
+	code := 0
+	for _, engine := range []string{db.SQLite, db.Postgres} {
+		if only != "" && only != engine {
+			continue
+		}
+		testEngine = engine
+		fmt.Printf("=== the store's tests on %s\n", engine)
+		if code = m.Run(); code != 0 {
+			break
+		}
+	}
+	os.Exit(code)
+}
+
+// openTest opens a new, empty store on testEngine and returns it with its
+// name (a file's path or a postgres:// URL).
 func openTest(t *testing.T) (*Store, string) {
 	t.Helper()
 	box, err := secret.NewBox(make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "rewind.db")
-	s, err := Open(context.Background(), path, box)
+	name := filepath.Join(t.TempDir(), "rewind.db")
+	if testEngine == db.Postgres {
+		name = pgtest.NewStore(t)
+	}
+	s, err := Open(context.Background(), name, box)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return s, path
+	return s, name
+}
+
+// rawDB opens the store named name without Rewind's store code.
+func rawDB(t *testing.T, name string) *sql.DB {
+	t.Helper()
+	var raw *sql.DB
+	var err error
+	if testEngine == db.Postgres {
+		raw, err = sql.Open("pgx", name)
+	} else {
+		raw, err = sql.Open("sqlite", name)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	return raw
 }
 
 func seedTarget(t *testing.T, s *Store, approvals int) *rewind.Target {
@@ -192,11 +239,7 @@ func TestNewerStoreRefused(t *testing.T) {
 	if !errors.As(err, &newer) || newer.Have != 999 {
 		t.Fatalf("Open newer store: %v", err)
 	}
-	raw, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	raw := rawDB(t, path)
 	var n int
 	if err := raw.QueryRow(`SELECT COUNT(*) FROM users`).Scan(&n); err != nil {
 		t.Errorf("store damaged: %v", err)

@@ -45,12 +45,12 @@ func (s *Store) EnsureTarget(ctx context.Context, t *rewind.Target) (created boo
 			return err
 		}
 		t.CreatedAt = s.now()
-		res, err := tx.ExecContext(ctx, `INSERT INTO targets (kind, environment_id, owner_id, namespace, workload, grp, name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		newID, err := insert(ctx, tx, `INSERT INTO targets (kind, environment_id, owner_id, namespace, workload, grp, name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			t.Kind, t.EnvironmentID, t.OwnerID, t.Namespace, t.Workload, t.Group, t.Name, fmtTime(t.CreatedAt))
 		if err != nil {
 			return err
 		}
-		t.ID, _ = res.LastInsertId()
+		t.ID = newID
 		created = true
 		return nil
 	})
@@ -79,10 +79,13 @@ func (s *Store) Target(ctx context.Context, id int64) (*rewind.Target, error) {
 type TargetFilter struct {
 	Kind          rewind.TargetKind
 	EnvironmentID int64
-	OwnerID       int64
-	Namespace     string
-	Search        string // part of the name
-	WithDeleted   bool
+	// EnvironmentIDs, when not nil, keeps the targets of these environments
+	// only (none when empty): those the reader sees.
+	EnvironmentIDs []int64
+	OwnerID        int64
+	Namespace      string
+	Search         string // part of the name
+	WithDeleted    bool
 }
 
 // TargetSummary is a target with its latest version.
@@ -102,6 +105,12 @@ func (s *Store) Targets(ctx context.Context, f TargetFilter) ([]TargetSummary, e
 	}
 	if f.EnvironmentID != 0 {
 		add("t.environment_id = ?", f.EnvironmentID)
+	}
+	if f.EnvironmentIDs != nil {
+		where = append(where, "t.environment_id IN (NULL"+strings.Repeat(", ?", len(f.EnvironmentIDs))+")")
+		for _, id := range f.EnvironmentIDs {
+			args = append(args, id)
+		}
 	}
 	if f.OwnerID != 0 {
 		add("t.owner_id = ?", f.OwnerID)

@@ -10,17 +10,23 @@ import (
 	"github.com/rewindhq/rewind/internal/rewind"
 )
 
-const tokenCols = `id, name, username, role, environments, read_only, prefix, created_by, created_at, expires_at, last_used_at, revoked_at`
+const tokenCols = `id, name, username, role, environments, environment_roles, read_only, prefix, created_by, created_at, expires_at, last_used_at, revoked_at`
 
 func scanToken(row interface{ Scan(...any) error }) (*rewind.APIToken, error) {
 	var t rewind.APIToken
-	var envs, created string
+	var envs, envRoles, created string
 	var expires, used, revoked sql.NullString
-	if err := row.Scan(&t.ID, &t.Name, &t.Username, &t.Role, &envs, &t.ReadOnly, &t.Prefix, &t.CreatedBy, &created, &expires, &used, &revoked); err != nil {
+	if err := row.Scan(&t.ID, &t.Name, &t.Username, &t.Role, &envs, &envRoles, &t.ReadOnly, &t.Prefix, &t.CreatedBy, &created, &expires, &used, &revoked); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(envs), &t.Environments); err != nil {
 		return nil, fmt.Errorf("token %d environments: %w", t.ID, err)
+	}
+	if err := json.Unmarshal([]byte(envRoles), &t.EnvRoles); err != nil {
+		return nil, fmt.Errorf("token %d roles per environment: %w", t.ID, err)
+	}
+	if len(t.EnvRoles) == 0 {
+		t.EnvRoles = nil
 	}
 	t.CreatedAt = parseTime(created)
 	t.ExpiresAt, t.LastUsedAt, t.RevokedAt = parseTimePtr(expires), parseTimePtr(used), parseTimePtr(revoked)
@@ -33,14 +39,20 @@ func (s *Store) CreateToken(ctx context.Context, t *rewind.APIToken, hash string
 	if err != nil {
 		return err
 	}
+	envRoles := []byte("{}")
+	if len(t.EnvRoles) > 0 {
+		if envRoles, err = json.Marshal(t.EnvRoles); err != nil {
+			return err
+		}
+	}
 	t.CreatedAt = s.now()
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO api_tokens (name, username, role, environments, read_only, hash, prefix, created_by, created_at, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, t.Name, t.Username, t.Role, string(envs), t.ReadOnly, hash, t.Prefix, t.CreatedBy, fmtTime(t.CreatedAt), fmtTimePtr(t.ExpiresAt))
+		newID, err := insert(ctx, tx, `INSERT INTO api_tokens (name, username, role, environments, environment_roles, read_only, hash, prefix, created_by, created_at, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, t.Name, t.Username, t.Role, string(envs), string(envRoles), t.ReadOnly, hash, t.Prefix, t.CreatedBy, fmtTime(t.CreatedAt), fmtTimePtr(t.ExpiresAt))
 		if err != nil {
 			return uniqueErr("A token", t.Name, err)
 		}
-		t.ID, _ = res.LastInsertId()
+		t.ID = newID
 		return s.addAudit(ctx, tx, ev)
 	})
 }

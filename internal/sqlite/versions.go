@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/rewindhq/rewind/internal/rewind"
@@ -99,13 +100,13 @@ func (s *Store) insertVersion(ctx context.Context, tx *sql.Tx, v *rewind.Version
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(number), 0) + 1 FROM versions WHERE target_id = ?`, v.TargetID).Scan(&v.Number); err != nil {
 		return nil, err
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO versions (target_id, number, revision, content, hash, source, author, change_cause, images, meta, created_at, request_id)
+	newID, err := insert(ctx, tx, `INSERT INTO versions (target_id, number, revision, content, hash, source, author, change_cause, images, meta, created_at, request_id)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		v.TargetID, v.Number, v.Revision, v.Content, v.Hash, v.Source, v.Author, v.ChangeCause, string(images), string(meta), fmtTime(v.CreatedAt), nullID(v.RequestID))
 	if err != nil {
 		return nil, err
 	}
-	v.ID, _ = res.LastInsertId()
+	v.ID = newID
 	if v.RequestID != 0 {
 		// The step of that request now running on this target made it.
 		if _, err := tx.ExecContext(ctx, `UPDATE request_steps SET result_version_id = ?
@@ -193,7 +194,20 @@ func (s *Store) Versions(ctx context.Context, targetID int64, offset, limit int)
 
 // MaxRevision returns the highest numeric revision recorded for a target, or 0.
 func (s *Store) MaxRevision(ctx context.Context, targetID int64) (int64, error) {
-	var n int64
-	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(CAST(revision AS INTEGER)), 0) FROM versions WHERE target_id = ? AND revision != ''`, targetID).Scan(&n)
-	return n, err
+	rows, err := s.db.QueryContext(ctx, `SELECT revision FROM versions WHERE target_id = ? AND revision != ''`, targetID)
+	if err != nil {
+		return 0, fmt.Errorf("revisions of target %d: %w", targetID, err)
+	}
+	defer rows.Close()
+	var most int64
+	for rows.Next() {
+		var rev string
+		if err := rows.Scan(&rev); err != nil {
+			return 0, err
+		}
+		if n, err := strconv.ParseInt(rev, 10, 64); err == nil && n > most {
+			most = n
+		}
+	}
+	return most, rows.Err()
 }

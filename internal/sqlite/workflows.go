@@ -35,12 +35,12 @@ func (s *Store) SaveWorkflow(ctx context.Context, w *rewind.Workflow, ev rewind.
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if w.ID == 0 {
 			w.CreatedAt = s.now()
-			res, err := tx.ExecContext(ctx, `INSERT INTO workflows (name, environment_id, description, release_timeout, created_by, created_at)
+			newID, err := insert(ctx, tx, `INSERT INTO workflows (name, environment_id, description, release_timeout, created_by, created_at)
 				VALUES (?, ?, ?, ?, ?, ?)`, w.Name, w.EnvironmentID, w.Description, timeout, w.CreatedBy, fmtTime(w.CreatedAt))
 			if err != nil {
 				return uniqueErr("A workflow", w.Name, err)
 			}
-			w.ID, _ = res.LastInsertId()
+			w.ID = newID
 		} else {
 			res, err := tx.ExecContext(ctx, `UPDATE workflows SET name = ?, description = ?, release_timeout = ? WHERE id = ? AND deleted_at IS NULL`,
 				w.Name, w.Description, timeout, w.ID)
@@ -55,7 +55,7 @@ func (s *Store) SaveWorkflow(ctx context.Context, w *rewind.Workflow, ev rewind.
 			}
 		}
 		for _, t := range w.TargetIDs {
-			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO workflow_targets (workflow_id, target_id) VALUES (?, ?)`, w.ID, t); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO workflow_targets (workflow_id, target_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, w.ID, t); err != nil {
 				return err
 			}
 		}
