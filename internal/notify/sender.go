@@ -233,8 +233,8 @@ func (s *Sender) deliveries(ctx context.Context, ev Event, rules []Rule, channel
 		d := Delivery{ChannelID: ch.ID, NextAt: s.Now()}
 		if r.UserID != 0 {
 			u, err := s.store.UserByID(ctx, r.UserID)
-			if err != nil || u.Email == "" || ch.Kind != Email {
-				continue // gone, no address, or not an e-mail channel
+			if err != nil || u.Email == "" || ch.Kind != Email || !u.RoleIn(ev.EnvironmentID).Allows(rewind.RoleViewer) {
+				continue // gone, no address, not an e-mail channel, or not theirs to read
 			}
 			if (r.MineOnly && requester != u.Username) || (ev.Kind == EventPending && requester == u.Username) {
 				continue // not theirs, or their own request waiting for others

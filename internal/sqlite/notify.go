@@ -552,7 +552,7 @@ func (s *Store) UserByID(ctx context.Context, id int64) (*rewind.User, error) {
 	if err != nil {
 		return nil, notFound("User", err)
 	}
-	return u, nil
+	return u, loadEnvRoles(ctx, s.db, u)
 }
 
 // PruneOutbox deletes what the outbox holds of events older than before
