@@ -5,8 +5,10 @@ GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 BIN       := bin/rewind
+# helm, built from its Go module by internal/testenv/tools/helm/build.sh (make tools)
+HELM      := $(or $(REWIND_TOOLS_CACHE),$(HOME)/.cache/rewind-tools)/helm-v4.3.2/bin/helm
 
-.PHONY: run build test test-go testenv tools test-deps generate lint bench docker clean
+.PHONY: run build test test-go testenv tools test-deps generate lint bench docker chart clean
 
 run: ## start Rewind on 127.0.0.1:8080 with its store in ./data
 	$(GO) run ./cmd/rewind serve
@@ -17,7 +19,7 @@ build: ## build bin/rewind
 testenv: ## build (once, cached in ~/.cache/rewind-testenv) the Kubernetes test cluster binaries
 	internal/testenv/kube/build.sh
 
-tools: ## build (once, cached in ~/.cache/rewind-tools) the servers the tests start: Dex, glauth
+tools: ## build (once, cached in ~/.cache/rewind-tools) what the tests use: helm, and the servers they start (Dex, glauth)
 	@for script in internal/testenv/tools/*/build.sh; do "$$script" || exit 1; done
 
 test-deps: testenv tools ## install Chromium and start PostgreSQL/MariaDB when missing
@@ -46,6 +48,12 @@ lint: ## formatting, vet, and generated files up to date
 
 bench: ## benchmarks (figures for the notes)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+chart: tools ## package the Helm chart into bin/ and refresh deploy/prometheus/rewind-rules.yaml
+	@mkdir -p bin deploy/prometheus
+	$(HELM) package deploy/helm/rewind -d bin
+	$(HELM) template rewind deploy/helm/rewind --set metrics.prometheusRule.enabled=true \
+		--show-only templates/monitoring.yaml > deploy/prometheus/rewind-rules.yaml
 
 docker: ## build the container image
 	docker build -t rewind:$(VERSION) .

@@ -58,7 +58,7 @@ func (s *Server) configsList(c echo.Context) error {
 		}
 	}
 	if env == nil {
-		return rewind.Errorf(rewind.ENOTFOUND, "No environment has a Nacos server.")
+		return s.render(c, http.StatusOK, s.meta(c, "Configs", "configs"), templates.NothingVisible("Configs"))
 	}
 	v.Env = env.Name
 	for _, e := range envs {

@@ -47,7 +47,7 @@ func (s *Server) databasesList(c echo.Context) error {
 		}
 	}
 	if env == nil {
-		return rewind.Errorf(rewind.ENOTFOUND, "No environment has a database.")
+		return s.render(c, http.StatusOK, s.meta(c, "Databases", "databases"), templates.NothingVisible("Databases"))
 	}
 	v.Env = env.Name
 	for _, e := range envs {

@@ -41,3 +41,13 @@ func (s *Server) readyz(c echo.Context) error {
 	degraded := s.configHealth(ctx, checks)
 	return c.JSON(status, map[string]any{"ready": ready, "degraded": degraded, "checks": checks})
 }
+
+// metrics serves the Prometheus metrics when they are served on this
+// listener (the handler checks the metrics token); else /metrics is no page.
+func (s *Server) metrics(c echo.Context) error {
+	if s.opt.Metrics == nil {
+		return echo.ErrNotFound
+	}
+	s.opt.Metrics.ServeHTTP(c.Response(), c.Request())
+	return nil
+}

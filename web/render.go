@@ -9,6 +9,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
+	"github.com/rewindhq/rewind/internal/i18n"
 	"github.com/rewindhq/rewind/internal/rewind"
 	"github.com/rewindhq/rewind/templates"
 )
@@ -33,7 +34,11 @@ func isHTMX(c echo.Context) bool {
 func (s *Server) meta(c echo.Context, title, active string) templates.PageMeta {
 	m := templates.PageMeta{Title: title, Active: active, CSRF: csrfToken(c)}
 	if u := currentUser(c); u != nil {
-		m.User = &templates.UserView{Username: u.Username, Role: string(u.Role)}
+		role := string(u.Role)
+		if u.Role == rewind.RoleNone {
+			role = i18n.T(c.Request().Context(), "roles per environment")
+		}
+		m.User = &templates.UserView{Username: u.Username, Role: role}
 	}
 	if sess := session(c); sess != nil {
 		flashes := sess.Flashes()

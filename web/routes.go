@@ -38,6 +38,7 @@ func (s *Server) routeList() []route {
 	return []route{
 		{get, "/healthz", public, s.healthz, 0},
 		{get, "/readyz", public, s.readyz, 0},
+		{get, "/metrics", public, s.metrics, 0}, // behind the metrics token
 		{get, "/static/*", public, echo.WrapHandler(static.Handler()), 0},
 		{get, "/login", public, s.loginForm, 0},
 		{post, "/login", public, s.login, 0},

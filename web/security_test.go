@@ -51,7 +51,8 @@ func (c *client) loggedIn() bool {
 }
 
 // snapshot returns the whole content of the store but the sessions'
-// last-seen times, to compare before and after a refused request.
+// last-seen times and the tokens' last use, to compare before and after a
+// refused request.
 func snapshot(t *testing.T, store *sqlite.Store) string {
 	t.Helper()
 	db := store.DB()
@@ -69,8 +70,11 @@ func snapshot(t *testing.T, store *sqlite.Store) string {
 	var b strings.Builder
 	for _, table := range tables {
 		q := `SELECT * FROM "` + table + `"`
-		if table == "sessions" {
+		switch table {
+		case "sessions":
 			q = `SELECT id, user_id, created_at, expires_at FROM sessions ORDER BY id`
+		case "api_tokens": // a refused API call still counts as the token's use
+			q = `SELECT id, name, username, role, environments, environment_roles, read_only, hash, expires_at, revoked_at FROM api_tokens ORDER BY id`
 		}
 		rows, err := db.Query(q)
 		if err != nil {
@@ -780,5 +784,58 @@ func TestFailedLoginFloodIsBounded(t *testing.T) {
 	others, _, _ := store.Audit(context.Background(), rewind.AuditFilter{Actor: sqlite.LoginFailureOthers})
 	if len(others) != 1 || others[0].Detail != "from many addresses (30 attempts)" {
 		t.Errorf("overflow row: %+v", others)
+	}
+}
+
+// TestAPIRouteCrawler sends every state-changing API route, with a body
+// that would change something, from service tokens that hold every role but
+// only in another environment than prod, where the fixture's targets,
+// request, workflow and release are: each is refused and changes nothing.
+func TestAPIRouteCrawler(t *testing.T) {
+	srv, ts, store := newTestServerWith(t, Options{})
+	ids := crawlFixture(t, store)
+	ctx := context.Background()
+	tokens := map[string]string{}
+	for name, tok := range map[string]*rewind.APIToken{
+		"staging-admin": {Role: rewind.RoleNone, EnvRoles: rewind.EnvRoles{2: rewind.RoleAdmin}},
+		"prod-viewer":   {Role: rewind.RoleAdmin, EnvRoles: rewind.EnvRoles{1: rewind.RoleViewer}},
+		"bound-staging": {Role: rewind.RoleAdmin, Environments: []int64{2}},
+	} {
+		secret, hash := rewind.NewTokenSecret()
+		tok.Name, tok.Prefix, tok.CreatedBy = name, secret[:8], "adam"
+		if err := store.CreateToken(ctx, tok, hash, rewind.AuditEvent{Actor: "adam", Action: rewind.ActionTokenCreate}); err != nil {
+			t.Fatal(err)
+		}
+		tokens[name] = secret
+	}
+	body := fmt.Sprintf(`{"target_id": %s, "to_version": 1, "reason": "crawl", "comment": "ok", "sql": "DELETE FROM t", "name": "crawler",
+		"environment": "prod", "target_ids": [%s], "workflow": "shop-backend", "plan": "x"}`, ids["services"], ids["services"])
+	checked := 0
+	for _, r := range srv.apiRouteList() {
+		if r.method == http.MethodGet || r.need == public {
+			continue
+		}
+		checked++
+		path := "/api/v1" + fillPath(r.path, ids)
+		for name, secret := range tokens {
+			before := snapshot(t, store)
+			req, _ := http.NewRequest(r.method, ts.URL+path, strings.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+secret)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusForbidden && resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("%s %s with %s: status %d, want a refusal", r.method, path, name, resp.StatusCode)
+			}
+			if snapshot(t, store) != before {
+				t.Errorf("%s %s with %s: the store changed", r.method, path, name)
+			}
+		}
+	}
+	if checked < 15 {
+		t.Fatalf("only %d state-changing API routes found", checked)
 	}
 }

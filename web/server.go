@@ -57,6 +57,9 @@ type Options struct {
 	// SessionLifetime is how long a login lasts at most (default 12h);
 	// SessionIdle how long without a request (default 2h).
 	SessionLifetime, SessionIdle time.Duration
+	// Metrics serves /metrics (it checks the metrics token itself); nil:
+	// /metrics is not served on this listener.
+	Metrics http.Handler
 	// ExternalURL is where people open Rewind, for links in messages; ""
 	// when not set.
 	ExternalURL string

@@ -57,7 +57,7 @@ func (s *Server) servicesList(c echo.Context) error {
 		}
 	}
 	if env == nil {
-		return rewind.Errorf(rewind.ENOTFOUND, "No environment has a cluster.")
+		return s.render(c, http.StatusOK, s.meta(c, "Services", "services"), templates.NothingVisible("Services"))
 	}
 	v.Env = env.Name
 	for _, e := range envs {

@@ -170,8 +170,11 @@ func TestSignInWithOIDC(t *testing.T) {
 	if code, _ := dora.get(reqPath); code != http.StatusNotFound {
 		t.Errorf("dora reads a prod request: %d", code)
 	}
-	if code, _ := dora.get("/services"); code != http.StatusOK {
-		t.Errorf("dora cannot list services: %d", code)
+	if err := f.store.SaveCluster(ctx, &rewind.Cluster{Name: "prod-eu", EnvironmentID: f.envs["prod"], InCluster: true, Namespaces: []string{"shop"}}); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := dora.get("/services"); code != http.StatusOK || !strings.Contains(body, "Nothing you may see") || strings.Contains(body, "prod-eu") {
+		t.Errorf("dora's services list, with a cluster in prod only: %d", code)
 	}
 	// mallory is in no mapped group.
 	mallory := newClient(t, f.url)

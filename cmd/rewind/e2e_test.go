@@ -117,7 +117,10 @@ func (p *rewindProcess) Stop(t testing.TB) {
 	p.stop()
 	select {
 	case err, ok := <-p.done:
-		if ok && err != nil {
+		if !ok {
+			return // stopped before
+		}
+		if err != nil {
 			t.Errorf("rewind serve: %v", err)
 		}
 		close(p.done)

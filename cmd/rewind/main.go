@@ -10,13 +10,20 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/rewindhq/rewind/internal/rewind"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "rewind:", err)
+		msg := err.Error()
+		var re *rewind.Error
+		if errors.As(err, &re) {
+			msg = cliPrinter(os.Getenv).Error(err)
+		}
+		fmt.Fprintln(os.Stderr, "rewind:", msg)
 		var ee *exitError
 		if errors.As(err, &ee) {
 			os.Exit(ee.code)
@@ -36,6 +43,10 @@ Commands:
   user add NAME --role ROLE      add a user (password from stdin, or generated)
   user set-password NAME         set a user's password (from stdin, or generated)
   user list                      list users
+  backup FILE | --dir DIR [--keep N]
+                                 copy the store while Rewind runs (keep secret.key with it)
+  restore FILE                   replace the store with a checked backup (Rewind stopped)
+  prune [--dry-run]              remove old versions as the retention in the config allows
   version                        print the version
 
 API client (server and token from "rewind login", or REWIND_SERVER and REWIND_TOKEN):
@@ -77,6 +88,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return migrate(ctx, args[1:], getenv, stdout)
 	case "user":
 		return userCmd(ctx, args[1:], getenv, stdin, stdout)
+	case "backup":
+		return backupCmd(ctx, args[1:], getenv, stdout)
+	case "restore":
+		return restoreCmd(ctx, args[1:], getenv, stdout)
+	case "prune":
+		return pruneCmd(ctx, args[1:], getenv, stdout)
 	case "login":
 		return loginCmd(ctx, args[1:], getenv, stdin, stdout)
 	case "services", "configs", "databases", "versions", "diff", "rollback", "show", "approve", "reject", "cancel", "retry", "skip", "watch", "sql":

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 
+	"github.com/rewindhq/rewind/internal/metrics"
 	"github.com/rewindhq/rewind/internal/notify"
 	"github.com/rewindhq/rewind/internal/sqlite"
 	"github.com/rewindhq/rewind/web"
@@ -26,6 +27,9 @@ func startSender(ctx context.Context, store *sqlite.Store, configs web.ConfigBac
 	}
 	sender := notify.NewSender(store, composer, notify.NewTransport(host), log.With("component", "notify"))
 	sender.TakeOver = true // one Rewind per store: claims older than this start were left by a stop
+	sender.Observe = func(kind notify.ChannelKind, outcome string) {
+		metrics.NotificationDelivered(string(kind), outcome == "sent")
+	}
 	store.OnNotice(sender.Wake)
 	done := make(chan struct{})
 	go func() { defer close(done); sender.Run(ctx) }()

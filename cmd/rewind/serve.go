@@ -9,12 +9,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	"k8s.io/klog/v2"
 
 	"github.com/rewindhq/rewind/internal/config"
 	"github.com/rewindhq/rewind/internal/kube"
+	"github.com/rewindhq/rewind/internal/metrics"
 	"github.com/rewindhq/rewind/internal/releases"
 	"github.com/rewindhq/rewind/internal/rewind"
 	"github.com/rewindhq/rewind/internal/rollback"
@@ -31,6 +34,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	log := newLogger(stderr, cfg.LogLevel)
 	klog.SetSlogLogger(log.With("component", "client-go"))
+	// One Rewind per store: a second one, or a restore, is refused meanwhile.
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data folder: %w", err)
+	}
+	unlock, err := sqlite.Lock(filepath.Join(cfg.DataDir, storeFile))
+	if err != nil {
+		return explainStoreError(err, cfg.DataDir)
+	}
+	defer unlock()
 	store, err := openStore(ctx, cfg.DataDir)
 	if err != nil {
 		return err
@@ -87,11 +99,28 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	runnerDone := make(chan struct{})
 	go func() { defer close(runnerDone); runner.Run(runCtx) }()
 	senderDone := startSender(runCtx, store, configs, cfg.ExternalURL, log)
+	if policy := cfg.RetentionPolicy(); len(policy) > 0 {
+		go applyRetention(runCtx, store, policy, log)
+	}
 
 	proxies, err := cfg.TrustedProxyNets()
 	if err != nil {
 		return err
 	}
+	registry := metrics.NewRegistry(metricSources(store, services, configs, databases))
+	metricsHandler := metrics.Handler(registry, cfg.Metrics.Token)
+	if cfg.Metrics.Addr != "" {
+		stopMetrics, err := serveMetrics(cfg.Metrics.Addr, metricsHandler, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
+	var mainMetrics http.Handler // on the main listener only behind a token
+	if cfg.Metrics.Token != "" {
+		mainMetrics = metricsHandler
+	}
+
 	kubeconfig := kube.DefaultKubeconfigPath()
 	srv := web.New(store, services, runner, log, web.Options{
 		SessionKeys:        [][]byte{sessionKeys[:32], sessionKeys[32:]},
@@ -104,6 +133,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		TrustedProxies:     proxies,
 		SessionLifetime:    cfg.SessionLifetime,
 		SessionIdle:        cfg.SessionIdle,
+		Metrics:            mainMetrics,
 		Signin:             signins,
 		ExternalURL:        cfg.ExternalURL,
 	})
@@ -147,6 +177,74 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	services.Stop()
 	log.Info("stopped")
 	return nil
+}
+
+// metricSources says where the metrics read Rewind's state at each scrape.
+func metricSources(store *sqlite.Store, services *kube.Manager, configs web.ConfigBackend, databases web.DatabaseBackend) metrics.Sources {
+	src := metrics.Sources{Store: store, Clusters: services.Health, ClusterStats: services.Stats, Version: version}
+	if configs != nil {
+		src.NacosServers = configs.Health
+	}
+	if dbs, ok := databases.(interface {
+		Health(ctx context.Context, dbs []*rewind.Database) map[string]error
+	}); ok {
+		src.Databases = func(ctx context.Context) map[string]error {
+			list, err := store.Databases(ctx)
+			if err != nil {
+				return nil
+			}
+			return dbs.Health(ctx, list)
+		}
+	}
+	return src
+}
+
+// serveMetrics serves /metrics on a listener of its own at addr, until
+// the returned stop is called.
+func serveMetrics(addr string, h http.Handler, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for metrics on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics listener", "err", err)
+		}
+	}()
+	log.Info("metrics listening", "url", "http://"+ln.Addr().String()+"/metrics")
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
+}
+
+// retentionEvery is how often a running Rewind applies the retention.
+const retentionEvery = 24 * time.Hour
+
+// applyRetention removes the versions the retention lets go, at start and
+// then daily, until ctx ends.
+func applyRetention(ctx context.Context, store *sqlite.Store, policy map[rewind.TargetKind]rewind.Retention, log *slog.Logger) {
+	tick := time.NewTicker(retentionEvery)
+	defer tick.Stop()
+	for {
+		start := time.Now()
+		removed, err := store.Prune(ctx, policy, false)
+		if err != nil && ctx.Err() == nil {
+			log.Error("retention", "err", err)
+		}
+		for kind, n := range removed {
+			log.Info("retention removed old versions", "kind", kind, "versions", n, "took", time.Since(start).Round(time.Millisecond))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // applyDeclared stores the environments and clusters declared in the config file.

@@ -24,7 +24,7 @@ func openStore(ctx context.Context, dataDir string) (*sqlite.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	path := filepath.Join(dataDir, "rewind.db")
+	path := filepath.Join(dataDir, storeFile)
 	// The store holds password hashes and sealed credentials: only Rewind's
 	// user may read it (SQLite gives its -wal and -shm files the same mode).
 	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
@@ -32,5 +32,9 @@ func openStore(ctx context.Context, dataDir string) (*sqlite.Store, error) {
 		return nil, fmt.Errorf("create store: %w", err)
 	}
 	f.Close()
-	return sqlite.Open(ctx, path, box)
+	store, err := sqlite.Open(ctx, path, box)
+	if err != nil {
+		return nil, explainStoreError(err, dataDir)
+	}
+	return store, nil
 }

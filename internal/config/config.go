@@ -10,10 +10,13 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/rewindhq/rewind/internal/rewind"
 )
 
 // Config is Rewind's settings.
@@ -40,6 +43,11 @@ type Config struct {
 	// NacosCAFile names a PEM file of authorities trusted, besides the
 	// system's, for https:// Nacos servers.
 	NacosCAFile string `yaml:"nacos_ca_file"`
+	// Retention lets Rewind remove old versions, by kind of target
+	// ("service", "config"); versions are kept forever by default.
+	Retention map[string]Retention `yaml:"retention"`
+	// Metrics says where the Prometheus metrics are served.
+	Metrics Metrics `yaml:"metrics"`
 	// ExternalURL is where people open Rewind (https://rewind.example.com),
 	// for the links in notifications; empty leaves messages without links.
 	ExternalURL string `yaml:"external_url"`
@@ -100,6 +108,21 @@ type GroupRoles struct {
 	Group        string            `yaml:"group"`
 	Role         string            `yaml:"role"`
 	Environments map[string]string `yaml:"environments"`
+}
+
+// Retention is how long versions of one kind of target are kept at least.
+type Retention struct {
+	KeepDays     int `yaml:"keep_days"`     // versions younger than this stay
+	KeepVersions int `yaml:"keep_versions"` // the newest this many of each target stay
+}
+
+// Metrics says where /metrics is served: on a listener of its own (Addr),
+// and/or on the main listener to requests bearing Token. Neither: nowhere.
+type Metrics struct {
+	Addr      string `yaml:"addr"`
+	TokenFile string `yaml:"token_file"`
+	// Token is read from TokenFile or REWIND_METRICS_TOKEN, never from YAML.
+	Token string `yaml:"-"`
 }
 
 // NacosServer declares a Nacos server whose configs Rewind follows.
@@ -169,6 +192,8 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	proxies := fs.String("trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (REWIND_TRUSTED_PROXIES)")
 	lifetime := fs.Duration("session-lifetime", def.SessionLifetime, "how long a login lasts at most (REWIND_SESSION_LIFETIME)")
 	idle := fs.Duration("session-idle", def.SessionIdle, "how long a login lasts without a request (REWIND_SESSION_IDLE)")
+	metricsAddr := fs.String("metrics-addr", "", "serve /metrics on a listener of its own, e.g. :9090 (REWIND_METRICS_ADDR)")
+	metricsToken := fs.String("metrics-token-file", "", "serve /metrics on the main listener to requests bearing the token in this file (REWIND_METRICS_TOKEN_FILE, or the token itself in REWIND_METRICS_TOKEN)")
 	external := fs.String("external-url", "", "where people open Rewind, for links in notifications (REWIND_EXTERNAL_URL)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("%w\n%s", err, usage(fs))
@@ -244,7 +269,26 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		}
 		*d.dst = parsed
 	}
+	str(&cfg.Metrics.Addr, "metrics-addr", "REWIND_METRICS_ADDR", *metricsAddr)
+	str(&cfg.Metrics.TokenFile, "metrics-token-file", "REWIND_METRICS_TOKEN_FILE", *metricsToken)
+	cfg.Metrics.Token = strings.TrimSpace(getenv("REWIND_METRICS_TOKEN"))
+	if cfg.Metrics.TokenFile != "" {
+		b, err := os.ReadFile(cfg.Metrics.TokenFile)
+		if err != nil {
+			return Config{}, fmt.Errorf("metrics token file: %w", err)
+		}
+		cfg.Metrics.Token = strings.TrimSpace(string(b))
+	}
 	return cfg, cfg.Validate()
+}
+
+// RetentionPolicy returns the retention of each kind of target.
+func (c Config) RetentionPolicy() map[rewind.TargetKind]rewind.Retention {
+	out := map[rewind.TargetKind]rewind.Retention{}
+	for kind, r := range c.Retention {
+		out[rewind.TargetKind(kind)] = rewind.Retention{KeepDays: r.KeepDays, KeepVersions: r.KeepVersions}
+	}
+	return out
 }
 
 // Validate checks the settings.
@@ -300,6 +344,17 @@ func (c Config) Validate() error {
 		if !envs[d.Environment] {
 			return fmt.Errorf("database %q: environment %q is not declared under environments", d.Name, d.Environment)
 		}
+	}
+	for kind, r := range c.Retention {
+		if !slices.Contains(rewind.RetentionKinds, rewind.TargetKind(kind)) {
+			return fmt.Errorf("retention %q: retention is set per kind, service or config (a database's versions are SQL changes, each part of a request, and are never removed)", kind)
+		}
+		if r.KeepDays < 0 || r.KeepVersions < 0 {
+			return fmt.Errorf("retention %q: keep_days and keep_versions must not be negative", kind)
+		}
+	}
+	if (c.Metrics.TokenFile != "" || c.Metrics.Token != "") && len(c.Metrics.Token) < 16 {
+		return errors.New("the metrics token must have at least 16 characters")
 	}
 	return nil
 }

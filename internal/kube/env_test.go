@@ -76,7 +76,7 @@ func newEnv(t *testing.T) *env {
 	cluster := &rewind.Cluster{
 		Name:           "test",
 		EnvironmentID:  environment.ID,
-		KubeconfigPath: c.KubeconfigPath,
+		KubeconfigPath: chartAccess(t, c, ns, dir), // Rewind runs with the chart's RBAC
 		Context:        c.Context,
 		Namespaces:     []string{ns},
 	}

@@ -14,6 +14,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
+	"github.com/rewindhq/rewind/internal/metrics"
 	"github.com/rewindhq/rewind/internal/rewind"
 )
 
@@ -250,7 +251,21 @@ func (m *Manager) Follow(ctx context.Context, r *rewind.Request, st *rewind.Step
 // follow waits, on the watcher's informer events, until the rollout of
 // version v (written at generation gen) completes, fails or times out. It
 // records the version once the controller has numbered it.
-func (m *Manager) follow(ctx context.Context, w *watcher, t *rewind.Target, v *rewind.Version, gen int64, since time.Time, progress func(string)) (string, error) {
+func (m *Manager) follow(ctx context.Context, w *watcher, t *rewind.Target, v *rewind.Version, gen int64, since time.Time, progress func(string)) (outcome string, err error) {
+	start := since
+	if start.IsZero() {
+		start = time.Now()
+	}
+	defer func() {
+		result := "succeeded"
+		switch {
+		case ctx.Err() != nil:
+			result = "stopped"
+		case err != nil:
+			result = "failed"
+		}
+		metrics.RolloutEnded(w.cluster.Name, result, time.Since(start))
+	}()
 	k := keyOf(t)
 	changed, unsubscribe := w.subscribe(k.namespace)
 	defer unsubscribe()

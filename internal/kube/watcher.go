@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 
+	"github.com/rewindhq/rewind/internal/metrics"
 	"github.com/rewindhq/rewind/internal/rewind"
 )
 
@@ -162,6 +163,15 @@ func (w *watcher) newNamespaceCache(ns string) *nsCache {
 		AddFunc:    func(any) { w.notify(ns) },
 		UpdateFunc: func(any, any) { w.notify(ns) },
 		DeleteFunc: func(any) { w.notify(ns) },
+	}
+	// Count every broken watch (then log it as client-go does); handlers
+	// can be set only before the informers start, which they have not.
+	for _, inf := range []cache.SharedIndexInformer{apps.Deployments().Informer(), apps.StatefulSets().Informer(), apps.DaemonSets().Informer(),
+		apps.ReplicaSets().Informer(), apps.ControllerRevisions().Informer(), core.Pods().Informer(), events} {
+		_ = inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, r *cache.Reflector, err error) {
+			metrics.WatchRestarted(w.cluster.Name)
+			cache.DefaultWatchErrorHandler(ctx, r, err)
+		})
 	}
 	// AddEventHandler fails only on a stopped informer.
 	_, _ = apps.Deployments().Informer().AddEventHandler(workload(Deployment))
@@ -370,6 +380,11 @@ func (w *watcher) sync(ctx context.Context, k key) error {
 	}
 	if added {
 		w.log.Info("recorded service version", "service", t.Label(), "version", got.Number, "revision", got.Revision, "source", got.Source, "author", got.Author)
+		select {
+		case <-w.ready: // after the first pass, a change is recorded as it happens
+			metrics.VersionRecorded(w.cluster.Name, got.CreatedAt)
+		default:
+		}
 		w.attachToRelease(ctx, t, got, templateOf(o).Annotations[rewind.AnnotationRelease])
 	}
 	st.target, st.hash, st.waitingSince = t, hash, time.Time{}

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rewindhq/rewind/internal/metrics"
 	"github.com/rewindhq/rewind/internal/rewind"
 	"github.com/rewindhq/rewind/internal/sqlite"
 )
@@ -121,6 +122,8 @@ func (r *Runner) startApproved(ctx context.Context) {
 			continue // another worker or a cancel got there first
 		}
 		p.req = claimed
+		kind, env := r.labels(ctx, p)
+		metrics.RequestStarted(claimed, kind, env)
 		r.goTrack(claimed.ID, func() { r.runPlan(ctx, p) })
 	}
 }
@@ -248,9 +251,25 @@ func (r *Runner) finishPlan(ctx context.Context, p *plan) {
 			r.log.Error("record plan for its release", "request", req.ID, "err", err)
 		}
 	}
-	if _, err := r.store.Move(ctx, req.ID, []rewind.State{rewind.StateRunning}, state, outcome, r.planEvent(ctx, p, rewind.ActionResult, result, outcome)); err != nil {
+	ended, err := r.store.Move(ctx, req.ID, []rewind.State{rewind.StateRunning}, state, outcome, r.planEvent(ctx, p, rewind.ActionResult, result, outcome))
+	if err != nil {
 		r.log.Error("record plan result", "request", req.ID, "err", err)
+		return
 	}
+	kind, env := r.labels(ctx, p)
+	metrics.RequestEnded(ended, kind, env, state)
+}
+
+// labels returns the metric labels of plan p: its kind and its environment.
+func (r *Runner) labels(ctx context.Context, p *plan) (kind, env string) {
+	kinds := make([]rewind.TargetKind, len(p.targets))
+	for i, t := range p.targets {
+		kinds[i] = t.Kind
+	}
+	if e, err := r.store.Environment(ctx, p.req.EnvironmentID); err == nil {
+		env = e.Name
+	}
+	return metrics.RequestKind(p.req, kinds), env
 }
 
 // Summary says in words where a plan stands: for one step its outcome; for

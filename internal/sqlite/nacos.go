@@ -180,7 +180,10 @@ func (s *Store) ImportConfigHistory(ctx context.Context, targetID int64, vs []*r
 	added := 0
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		known := map[string]bool{}
-		rows, err := tx.QueryContext(ctx, `SELECT revision FROM versions WHERE target_id = ? AND source = 'imported'`, targetID)
+		// Revisions that retention removed count as known: Nacos may still
+		// keep them, and they are not imported again.
+		rows, err := tx.QueryContext(ctx, `SELECT revision FROM versions WHERE target_id = ? AND source = 'imported'
+			UNION SELECT revision FROM pruned_revisions WHERE target_id = ?`, targetID, targetID)
 		if err != nil {
 			return err
 		}

@@ -35,6 +35,7 @@ type Sealer interface {
 type Store struct {
 	db     *sql.DB
 	box    Sealer
+	path   string // the SQLite file; "" on PostgreSQL
 	now    func() time.Time
 	engine string // db.SQLite or db.Postgres
 
@@ -45,33 +46,42 @@ type Store struct {
 	onNotice func()
 }
 
-// Open opens the store named by store, a SQLite file's path (created if
-// needed) or a postgres:// URL, and applies its migrations.
-func Open(ctx context.Context, store string, box Sealer) (*Store, error) {
-	if postgres.IsURL(store) {
-		return openPostgres(ctx, store, box)
-	}
-	path := store
+// urlValues are the connection settings of every SQLite connection:
+// busy_timeout first, then WAL and foreign keys.
+func urlValues() url.Values {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Set("_txlock", "immediate")
-	sqlDB, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
-	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+	return q
+}
+
+// Open opens the store named by store, a SQLite file's path (created if
+// needed) or a postgres:// URL, and applies its migrations. A SQLite file
+// first passes SQLite's quick integrity check: a damaged one gives a
+// *DamagedError and is left as it is.
+func Open(ctx context.Context, store string, box Sealer) (*Store, error) {
+	if postgres.IsURL(store) {
+		return openPostgres(ctx, store, box)
 	}
-	sqlDB.SetMaxOpenConns(4)
-	if err := sqlDB.PingContext(ctx); err != nil {
+	path := store
+	sqlDB, err := openDB(ctx, path, true)
+	if err != nil {
+		return nil, err
+	}
+	s := newStore(sqlDB, box, db.SQLite)
+	s.path = path
+	if err := s.QuickCheck(ctx); err != nil {
 		sqlDB.Close()
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+		return nil, err
 	}
 	if _, err := db.Migrate(ctx, sqlDB); err != nil {
 		sqlDB.Close()
-		return nil, fmt.Errorf("migrate store %s: %w", path, err)
+		return nil, fmt.Errorf("migrate store %s: %w", path, damaged(path, err))
 	}
-	return newStore(sqlDB, box, db.SQLite), nil
+	return s, nil
 }
 
 // openPostgres opens the PostgreSQL store at url and applies migrations.

@@ -56,12 +56,15 @@ func (s *Store) RecordVersion(ctx context.Context, v *rewind.Version) (*rewind.V
 }
 
 // ImportVersion appends v unless a version with the same revision and hash is
-// already recorded, or the latest version has the same hash.
+// already recorded, retention removed that revision, or the latest version
+// has the same hash.
 func (s *Store) ImportVersion(ctx context.Context, v *rewind.Version) (bool, error) {
 	added := false
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM versions WHERE target_id = ? AND revision = ? AND hash = ?`, v.TargetID, v.Revision, v.Hash).Scan(&n); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM versions WHERE target_id = ? AND revision = ? AND hash = ?)
+			+ (SELECT COUNT(*) FROM pruned_revisions WHERE target_id = ? AND revision = ? AND revision != '')`,
+			v.TargetID, v.Revision, v.Hash, v.TargetID, v.Revision).Scan(&n); err != nil {
 			return err
 		}
 		if n > 0 {
