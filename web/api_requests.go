@@ -242,9 +242,13 @@ func (s *Server) apiRequestCreate(c echo.Context) error {
 	}
 	r, err := s.requests().Create(ctx, a, n)
 	if err != nil && key != "" && rewind.ErrorCode(err) == rewind.ECONFLICT {
-		// a concurrent retry with the same key may have made it meanwhile
-		if id, kerr := s.store.IdempotentRequest(ctx, a.Name(), key); kerr == nil && id != 0 {
-			return s.apiRequestShowID(c, http.StatusOK, id)
+		// A concurrent retry with the same key, here or at another
+		// replica, may have made it meanwhile; its key follows at once.
+		for range 10 {
+			if id, kerr := s.store.IdempotentRequest(ctx, a.Name(), key); kerr == nil && id != 0 {
+				return s.apiRequestShowID(c, http.StatusOK, id)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
 	if err != nil {

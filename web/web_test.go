@@ -8,6 +8,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/rewindhq/rewind/internal/auth"
+	"github.com/rewindhq/rewind/internal/postgres/pgtest"
 	"github.com/rewindhq/rewind/internal/rewind"
 	"github.com/rewindhq/rewind/internal/secret"
 	"github.com/rewindhq/rewind/internal/sqlite"
@@ -52,7 +54,7 @@ func newTestServerWith(t *testing.T, opt Options, setup ...func(*Server)) (*Serv
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "rewind.db"), box)
+	store, err := sqlite.Open(context.Background(), testStoreName(t), box)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,6 +76,16 @@ func newTestServerWith(t *testing.T, opt Options, setup ...func(*Server)) (*Serv
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	return srv, ts, store
+}
+
+// testStoreName names a new, empty store for a test: a SQLite file, or
+// with REWIND_TEST_STORE=postgres a PostgreSQL store (pages and benchmarks
+// on the engine replicas share).
+func testStoreName(t testing.TB) string {
+	if os.Getenv("REWIND_TEST_STORE") == "postgres" {
+		return pgtest.NewStore(t)
+	}
+	return filepath.Join(t.TempDir(), "rewind.db")
 }
 
 // client is a browser-like HTTP client with its own cookies.
@@ -278,7 +290,7 @@ func newProdStore(t testing.TB) (*sqlite.Store, *rewind.Environment) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "rewind.db"), box)
+	store, err := sqlite.Open(ctx, testStoreName(t), box)
 	if err != nil {
 		t.Fatal(err)
 	}

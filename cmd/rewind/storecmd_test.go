@@ -27,7 +27,7 @@ func TestStoreCopy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := &rewind.Environment{Name: "生产", RequiredApprovals: 1}
+	env := &rewind.Environment{Name: "prod", RequiredApprovals: 1}
 	if err := lite.SaveEnvironment(ctx, env); err != nil {
 		t.Fatal(err)
 	}

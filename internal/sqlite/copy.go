@@ -82,6 +82,14 @@ func (s *Store) CopyTo(ctx context.Context, dst *Store) (CopyReport, error) {
 		if _, err := tx.Exec(ctx, `DELETE FROM store_keys`); err != nil {
 			return err
 		}
+		// The rows come as SQLite holds them, with what its triggers
+		// keep (a target's count of versions): PostgreSQL's triggers,
+		// the same rules, wait until they are in.
+		for _, t := range tables {
+			if _, err := tx.Exec(ctx, `ALTER TABLE `+t.name+` DISABLE TRIGGER USER`); err != nil {
+				return err
+			}
+		}
 		for _, t := range tables {
 			n, err := s.copyTable(ctx, tx, t)
 			if err != nil {
@@ -97,6 +105,11 @@ func (s *Store) CopyTo(ctx context.Context, dst *Store) (CopyReport, error) {
 		for _, fk := range fks {
 			if _, err := tx.Exec(ctx, fmt.Sprintf(`ALTER TABLE %s ADD CONSTRAINT %s %s`, fk.table, pgx.Identifier{fk.name}.Sanitize(), fk.def)); err != nil {
 				return fmt.Errorf("the copied rows break a foreign key of %s (%s): %w", fk.table, fk.def, err)
+			}
+		}
+		for _, t := range tables {
+			if _, err := tx.Exec(ctx, `ALTER TABLE `+t.name+` ENABLE TRIGGER USER`); err != nil {
+				return err
 			}
 		}
 		return tx.Commit(ctx)
