@@ -25,6 +25,7 @@ func (s *Server) profileNotify(c echo.Context) (*templates.ProfileNotifyView, er
 	if err != nil {
 		return nil, err
 	}
+	v.Environments, v.Workflows = seenScopes(u, v.Environments, v.Workflows)
 	channels, err := s.store.Channels(ctx)
 	if err != nil {
 		return nil, err
@@ -44,6 +45,25 @@ func (s *Server) profileNotify(c echo.Context) (*templates.ProfileNotifyView, er
 		v.Subscriptions = append(v.Subscriptions, names.row(r, chName))
 	}
 	return v, nil
+}
+
+// seenScopes keeps the environments, and their workflows, that u may read.
+func seenScopes(u *rewind.User, envs []*rewind.Environment, wfs []templates.WorkflowChoice) ([]*rewind.Environment, []templates.WorkflowChoice) {
+	var keptEnvs []*rewind.Environment
+	seen := map[string]bool{}
+	for _, e := range envs {
+		if u.RoleIn(e.ID).Allows(rewind.RoleViewer) {
+			keptEnvs = append(keptEnvs, e)
+			seen[e.Name] = true
+		}
+	}
+	var keptWfs []templates.WorkflowChoice
+	for _, w := range wfs {
+		if seen[w.Env] {
+			keptWfs = append(keptWfs, w)
+		}
+	}
+	return keptEnvs, keptWfs
 }
 
 // profileAgain shows the profile again with msg; edit changes what its

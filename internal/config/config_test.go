@@ -106,3 +106,32 @@ func TestSessionLimits(t *testing.T) {
 		t.Errorf("idle %v lifetime %v, want 30m and 8h", cfg.SessionIdle, cfg.SessionLifetime)
 	}
 }
+
+func TestExternalURL(t *testing.T) {
+	env := func(v string) func(string) string {
+		return func(k string) string {
+			if k == "REWIND_EXTERNAL_URL" {
+				return v
+			}
+			return ""
+		}
+	}
+	for _, tt := range []struct {
+		args    []string
+		env     string
+		want    string
+		wantErr bool
+	}{
+		{nil, "", "", false},
+		{nil, "https://rewind.example.com/", "https://rewind.example.com", false},
+		{[]string{"--external-url", "http://10.0.0.5:8080/rewind"}, "https://ignored.example.com", "http://10.0.0.5:8080/rewind", false},
+		{nil, "rewind.example.com", "", true},
+		{nil, "https://rewind.example.com/?x=1", "", true},
+		{nil, "https://user:pw@rewind.example.com", "", true},
+	} {
+		got, err := Load(tt.args, env(tt.env))
+		if (err != nil) != tt.wantErr || (err == nil && got.ExternalURL != tt.want) {
+			t.Errorf("Load(%v, %q) = %q, %v; want %q, error %v", tt.args, tt.env, got.ExternalURL, err, tt.want, tt.wantErr)
+		}
+	}
+}

@@ -148,7 +148,7 @@ func TestEmailOverSMTP(t *testing.T) {
 					From: "Rewind <rewind@example.com>", To: []string{"ops@example.com", "lead@example.com"}, CAPEM: srv.CAPEM},
 				Secret: notify.Secret{Password: c.opt.Password}}
 			m := sampleMessage(i18n.Chinese)
-			m.Title = "[prod] 回滚 #42 等待审批：checkout 的发布 1.4.2"
+			m.Title = "[prod] 回滚 #42 等待审批：checkout 的发布 1.4.2" + strings.Repeat("，支付网关回滚", 40)
 			if err := notify.NewTransport("rewind.test").Send(context.Background(), ch, m, notify.Envelope{DeliveryID: 9, EventID: 4}); err != nil {
 				t.Fatal(err)
 			}
@@ -165,6 +165,11 @@ func TestEmailOverSMTP(t *testing.T) {
 			}
 			if got.Subject != m.Title {
 				t.Errorf("Subject %q, want %q", got.Subject, m.Title)
+			}
+			for _, line := range strings.Split(string(got.Data), "\r\n") {
+				if len(line) > 998 {
+					t.Errorf("a line of %d characters, past RFC 5322's limit", len(line))
+				}
 			}
 			if id := got.Header.Get("Message-ID"); id != "<rewind.4.9@example.com>" {
 				t.Errorf("Message-ID %q", id)

@@ -219,8 +219,8 @@ func (t *Transport) mailMessage(from *mail.Address, to []string, m *Message, e E
 	}
 	head := []struct{ k, v string }{
 		{"From", from.String()},
-		{"To", strings.Join(to, ", ")},
-		{"Subject", mime.QEncoding.Encode("utf-8", m.Title)},
+		{"To", strings.Join(to, ",\r\n ")},
+		{"Subject", foldWords(mime.BEncoding.Encode("utf-8", m.Title))},
 		{"Date", now.Format(time.RFC1123Z)},
 		{"Message-ID", id},
 		{"MIME-Version", "1.0"},
@@ -260,6 +260,10 @@ func (t *Transport) mailMessage(from *mail.Address, to []string, m *Message, e E
 	out.Write(b.Bytes())
 	return out.Bytes(), nil
 }
+
+// foldWords puts each encoded-word of a header on its own line (RFC 5322
+// folding), so that a long subject in Chinese stays within the line limit.
+func foldWords(s string) string { return strings.ReplaceAll(s, "?= =?", "?=\r\n =?") }
 
 type mailView struct {
 	M    *Message

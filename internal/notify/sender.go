@@ -25,12 +25,15 @@ type Store interface {
 	UserByID(ctx context.Context, id int64) (*rewind.User, error)
 	RequestWorkflows(ctx context.Context, id int64) ([]int64, error)
 	Event(ctx context.Context, id int64) (*Event, error)
-	// Claim takes due deliveries for one attempt each, until until, and
-	// those whose claim ends before takeBefore.
+	// Claim takes due deliveries for one attempt each, until until: queued
+	// ones, those whose lease ran out, and those whose attempt started
+	// before takeBefore (zero: none).
 	Claim(ctx context.Context, now, until, takeBefore time.Time, limit int) ([]Claim, error)
 	// Finish records an attempt's end: sent, or failed and queued again
 	// for retry, or given up when retry is nil.
 	Finish(ctx context.Context, c Claim, sent bool, errText string, retry *time.Time) error
+	// PruneOutbox deletes the ended deliveries of events older than before.
+	PruneOutbox(ctx context.Context, before time.Time) (int64, error)
 }
 
 // Sending is how a message reaches a channel; *Transport is the real one.
@@ -89,13 +92,17 @@ type Sender struct {
 	// Observe, when set, is told the outcome of every attempt ("sent",
 	// "failed") with the channel's kind, for metrics.
 	Observe func(kind ChannelKind, outcome string)
+	// Keep is how long the outbox keeps an event whose deliveries ended;
+	// the audit trail keeps what happened for good.
+	Keep   time.Duration
+	pruned time.Time
 }
 
 // NewSender returns a sender over store that composes with c and sends
 // with t.
 func NewSender(store Store, c *Composer, t Sending, log *slog.Logger) *Sender {
 	return &Sender{store: store, compose: c, transport: t, log: log, wake: make(chan struct{}, 1),
-		Backoff: DefaultBackoff, Lease: DefaultTimeout + 30*time.Second, Poll: 2 * time.Second, Workers: 4,
+		Backoff: DefaultBackoff, Lease: DefaultTimeout + 30*time.Second, Poll: 2 * time.Second, Workers: 4, Keep: 30 * 24 * time.Hour,
 		Now: func() time.Time { return time.Now().UTC() }}
 }
 
@@ -140,8 +147,24 @@ func (s *Sender) Round(ctx context.Context) {
 			s.log.Error("send notifications", "err", err)
 		}
 		if routed < batch && sent < batch {
+			s.prune(ctx)
 			return
 		}
+	}
+}
+
+// prune deletes, once an hour, the outbox's events older than Keep
+// whose deliveries ended.
+func (s *Sender) prune(ctx context.Context) {
+	now := s.Now()
+	if s.Keep <= 0 || now.Sub(s.pruned) < time.Hour {
+		return
+	}
+	s.pruned = now
+	if n, err := s.store.PruneOutbox(ctx, now.Add(-s.Keep)); err != nil {
+		s.log.Error("prune the outbox", "err", err)
+	} else if n > 0 {
+		s.log.Info("pruned the outbox", "events", n)
 	}
 }
 
@@ -210,8 +233,8 @@ func (s *Sender) deliveries(ctx context.Context, ev Event, rules []Rule, channel
 		d := Delivery{ChannelID: ch.ID, NextAt: s.Now()}
 		if r.UserID != 0 {
 			u, err := s.store.UserByID(ctx, r.UserID)
-			if err != nil || u.Email == "" || ch.Kind != Email {
-				continue // gone, no address, or not an e-mail channel
+			if err != nil || u.Email == "" || ch.Kind != Email || !u.RoleIn(ev.EnvironmentID).Allows(rewind.RoleViewer) {
+				continue // gone, no address, not an e-mail channel, or not theirs to read
 			}
 			if (r.MineOnly && requester != u.Username) || (ev.Kind == EventPending && requester == u.Username) {
 				continue // not theirs, or their own request waiting for others
@@ -231,9 +254,9 @@ func (s *Sender) sendDue(ctx context.Context) (int, error) {
 	if s.started.IsZero() {
 		s.started = now
 	}
-	takeBefore := now
-	if s.TakeOver && s.started.Add(s.Lease).After(now) {
-		takeBefore = s.started.Add(s.Lease) // every claim made before this sender started
+	var takeBefore time.Time
+	if s.TakeOver {
+		takeBefore = s.started // every attempt begun before this sender started
 	}
 	claims, err := s.store.Claim(ctx, now, now.Add(s.Lease), takeBefore, batch)
 	var wg sync.WaitGroup

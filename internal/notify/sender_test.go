@@ -13,9 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rewindhq/rewind/db"
 	"github.com/rewindhq/rewind/internal/i18n"
 	"github.com/rewindhq/rewind/internal/notify"
 	"github.com/rewindhq/rewind/internal/notify/notifytest"
+	"github.com/rewindhq/rewind/internal/postgres/pgtest"
 	"github.com/rewindhq/rewind/internal/requests"
 	"github.com/rewindhq/rewind/internal/rewind"
 	"github.com/rewindhq/rewind/internal/secret"
@@ -56,6 +58,9 @@ func newWorld(t *testing.T) *world {
 	// The senders' clock runs an hour ahead of the store's, so that what the
 	// store queues "now" (send again) is due for them at once.
 	w := &world{t: t, path: filepath.Join(t.TempDir(), "rewind.db"), now: time.Now().UTC().Add(time.Hour)}
+	if testEngine == db.Postgres {
+		w.path = pgtest.NewStore(t)
+	}
 	w.store = w.open()
 	w.env = &rewind.Environment{Name: "prod", RequiredApprovals: 1}
 	must(t, w.store.SaveEnvironment(ctx, w.env))
@@ -451,7 +456,7 @@ func claimAfterRouting(t *testing.T, w *world) []notify.Claim {
 	for _, ev := range evs {
 		must(t, w.store.Route(ctx, ev.ID, []notify.Delivery{{ChannelID: chs[0].ID, NextAt: w.clock()}}))
 	}
-	claims, err := w.store.Claim(ctx, w.clock(), w.clock().Add(time.Minute), w.clock(), 10)
+	claims, err := w.store.Claim(ctx, w.clock(), w.clock().Add(time.Minute), time.Time{}, 10)
 	must(t, err)
 	return claims
 }
@@ -471,6 +476,18 @@ func TestSubscriptions(t *testing.T) {
 	must(t, w.store.AddRule(ctx, &notify.Rule{ChannelID: ch.ID, UserID: w.anna.ID, Locale: i18n.Chinese, Events: []notify.EventKind{notify.EventPending}, CreatedBy: "anna"}))
 	must(t, w.store.AddRule(ctx, &notify.Rule{ChannelID: ch.ID, UserID: w.otto.ID, Locale: i18n.English, MineOnly: true,
 		Events: []notify.EventKind{notify.EventPending, notify.EventApproved}, CreatedBy: "otto"}))
+	// Sam reads staging only: prod's requests are not his to hear of.
+	staging := &rewind.Environment{Name: "staging"}
+	must(t, w.store.SaveEnvironment(ctx, staging))
+	sam := &rewind.User{Username: "sam", Role: rewind.RoleNone, EnvRoles: rewind.EnvRoles{staging.ID: rewind.RoleApprover}, PasswordHash: "x"}
+	must(t, w.store.CreateUser(ctx, sam))
+	must(t, w.store.SetRoles(ctx, "sam", rewind.RoleNone, rewind.EnvRoles{staging.ID: rewind.RoleApprover}))
+	must(t, w.store.SetEmail(ctx, "sam", "sam@example.com"))
+	must(t, w.store.AddRule(ctx, &notify.Rule{ChannelID: ch.ID, UserID: w.user("sam").ID, Locale: i18n.English, Events: notify.EventKinds, CreatedBy: "sam"}))
+	svc := notify.NewService(w.store, notify.NewTransport("x"), "")
+	if _, err := svc.Subscribe(ctx, w.user("sam"), notify.SubscriptionInput{ChannelID: ch.ID, EnvironmentID: w.env.ID, Locale: "en", Events: []string{"request.pending"}}); rewind.ErrorCode(err) != rewind.EINVALID {
+		t.Errorf("sam subscribing to prod: %v", err)
+	}
 	r := w.rollback(reason)
 	_, err := w.reqs.Decide(ctx, requests.Actor{User: w.anna}, r.ID, true, "")
 	must(t, err)

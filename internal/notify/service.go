@@ -403,7 +403,8 @@ type SubscriptionInput struct {
 }
 
 // Subscribe sends the acting user, by an e-mail channel, the events they
-// choose. They need an e-mail address first.
+// choose, of the environments they may read. They need an e-mail address
+// first.
 func (s *Service) Subscribe(ctx context.Context, actor rewind.User, in SubscriptionInput) (*Rule, error) {
 	if actor.Email == "" {
 		return nil, rewind.Errorf(rewind.EINVALID, "Add your e-mail address first.")
@@ -419,6 +420,15 @@ func (s *Service) Subscribe(ctx context.Context, actor rewind.User, in Subscript
 	r := &Rule{ChannelID: ch.ID, UserID: actor.ID, Locale: loc, MineOnly: in.MineOnly, CreatedBy: actor.Username}
 	if err := s.scope(ctx, r, in.EnvironmentID, in.WorkflowID, in.Events); err != nil {
 		return nil, err
+	}
+	env := in.EnvironmentID
+	if in.WorkflowID != 0 {
+		if w, err := s.store.Workflow(ctx, in.WorkflowID); err == nil {
+			env = w.EnvironmentID
+		}
+	}
+	if env != 0 && !actor.RoleIn(env).Allows(rewind.RoleViewer) {
+		return nil, rewind.Errorf(rewind.EINVALID, "Choose an existing environment.")
 	}
 	return r, s.store.AddRule(ctx, r)
 }

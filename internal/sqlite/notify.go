@@ -419,15 +419,21 @@ func (s *Store) Attempts(ctx context.Context, id int64) ([]notify.Attempt, error
 }
 
 // Claim takes up to limit deliveries due at now for one sender: queued
-// ones whose time has come, and those claimed by a sender whose lease
-// ends before takeBefore (it stopped during its attempt, whose outcome
-// becomes unknown). Each claim is a conditional update, so two senders
+// ones whose time has come, and those claimed by a sender whose lease ran
+// out or whose attempt started before takeBefore (a sender that stopped
+// during its attempt, whose outcome becomes unknown; a zero takeBefore
+// takes none that way). Each claim is a conditional update, so two senders
 // never take the same delivery; the claim holds until until and records
 // the attempt it starts.
 func (s *Store) Claim(ctx context.Context, now, until, takeBefore time.Time, limit int) ([]notify.Claim, error) {
-	at, stale := fmtTime(now), fmtTime(takeBefore)
-	ids, err := s.ids(ctx, `SELECT id FROM notify_deliveries WHERE (state = 'queued' AND next_at <= ?) OR (state = 'sending' AND lease_until < ?)
-		ORDER BY next_at, id LIMIT ?`, at, stale, limit)
+	at, before := fmtTime(now), ""
+	if !takeBefore.IsZero() {
+		before = fmtTime(takeBefore)
+	}
+	const stale = `(state = 'sending' AND (lease_until < ? OR EXISTS (SELECT 1 FROM notify_attempts a
+		WHERE a.delivery_id = notify_deliveries.id AND a.outcome = 'sending' AND a.started_at < ?)))`
+	ids, err := s.ids(ctx, `SELECT id FROM notify_deliveries WHERE (state = 'queued' AND next_at <= ?) OR `+stale+`
+		ORDER BY next_at, id LIMIT ?`, at, at, before, limit)
 	if err != nil {
 		return nil, fmt.Errorf("due deliveries: %w", err)
 	}
@@ -436,7 +442,7 @@ func (s *Store) Claim(ctx context.Context, now, until, takeBefore time.Time, lim
 		var c notify.Claim
 		err := s.inTx(ctx, func(tx *sql.Tx) error {
 			res, err := tx.ExecContext(ctx, `UPDATE notify_deliveries SET state = 'sending', attempts = attempts + 1, lease_until = ?
-				WHERE id = ? AND ((state = 'queued' AND next_at <= ?) OR (state = 'sending' AND lease_until < ?))`, fmtTime(until), id, at, stale)
+				WHERE id = ? AND ((state = 'queued' AND next_at <= ?) OR `+stale+`)`, fmtTime(until), id, at, at, before)
 			if err != nil {
 				return err
 			}
@@ -546,5 +552,33 @@ func (s *Store) UserByID(ctx context.Context, id int64) (*rewind.User, error) {
 	if err != nil {
 		return nil, notFound("User", err)
 	}
-	return u, nil
+	return u, loadEnvRoles(ctx, s.db, u)
+}
+
+// PruneOutbox deletes what the outbox holds of events older than before
+// whose deliveries have all ended (sent or failed): their attempts,
+// deliveries and the events. It returns how many events went.
+func (s *Store) PruneOutbox(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		const old = `SELECT e.id FROM notify_events e WHERE e.created_at < ? AND e.routed_at IS NOT NULL AND NOT EXISTS
+			(SELECT 1 FROM notify_deliveries d WHERE d.event_id = e.id AND d.state IN ('queued', 'sending'))`
+		at := fmtTime(before)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM notify_attempts WHERE delivery_id IN (SELECT id FROM notify_deliveries WHERE event_id IN (`+old+`))`, at); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM notify_deliveries WHERE event_id IN (`+old+`)`, at); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM notify_events WHERE id IN (`+old+`)`, at)
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune the outbox: %w", err)
+	}
+	return n, nil
 }

@@ -50,7 +50,8 @@ type Receiver struct {
 	seen     map[string]bool
 	status   int           // when not 0, answer with this status and take nothing
 	hang     chan struct{} // when not nil, hold each request until it closes
-	arrived  chan struct{}
+	arrived  chan struct{} // a request came in
+	taken    chan struct{} // a message was taken
 	now      func() time.Time
 }
 
@@ -68,7 +69,7 @@ const (
 // NewReceiver starts a receiver of kind, checking signatures with secret.
 func NewReceiver(t testing.TB, kind, secret string) *Receiver {
 	r := &Receiver{Kind: kind, Secret: secret, seen: map[string]bool{}, arrived: make(chan struct{}, 1000),
-		now: time.Now}
+		taken: make(chan struct{}, 1000), now: time.Now}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
 	t.Cleanup(r.Close)
 	return r
@@ -153,7 +154,7 @@ func (r *Receiver) Wait(n int, timeout time.Duration) []Message {
 			return got
 		}
 		select {
-		case <-r.arrived:
+		case <-r.taken:
 		case <-deadline:
 			return r.Messages()
 		}
@@ -209,6 +210,10 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 		r.seen[id] = true
 	}
 	r.got = append(r.got, m)
+	select {
+	case r.taken <- struct{}{}:
+	default:
+	}
 	r.accept(w)
 }
 
