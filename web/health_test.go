@@ -15,9 +15,9 @@ func TestReadyzDetailsNeedSession(t *testing.T) {
 		wantKeys string
 	}{
 		{"", "ready"},
-		{"vera", "checks,degraded,ready"},
-		{"otto", "checks,degraded,ready"},
-		{"adam", "checks,degraded,ready"},
+		{"vera", "checks,degraded,leader,ready"},
+		{"otto", "checks,degraded,leader,ready"},
+		{"adam", "checks,degraded,leader,ready"},
 	}
 	for _, tt := range tests {
 		t.Run("user="+tt.user, func(t *testing.T) {
